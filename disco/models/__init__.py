@@ -1,0 +1,1 @@
+"""Subspace specification, encoders, decoders and projection heads."""

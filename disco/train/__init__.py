@@ -1,0 +1,1 @@
+"""Lightning module, data module, callbacks and the ``disco train`` / ``disco export`` commands."""

@@ -1,0 +1,1 @@
+"""Pure disentanglement metrics: arrays of codes and factors in, numbers out. Imports nothing from disco."""
