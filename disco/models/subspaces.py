@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -60,15 +61,18 @@ class SubspaceSpec:
 
     @classmethod
     def from_entries(
-        cls, entries: Mapping[str, int | tuple[int, str | None]] | Iterable[tuple[str, int | tuple[int, str | None]]]
+        cls,
+        entries: Mapping[str, int | tuple[int, str | None] | list[Any]]
+        | Iterable[tuple[str, int | tuple[int, str | None] | list[Any]]],
     ) -> SubspaceSpec:
         """Build from ``{"shape": 3, "scale": 1, "free": (2, None)}``; a plain width ties the subspace to the factor of
-        the same name (checked later against a dataset with :meth:`validate`)."""
+        the same name (checked later against a dataset with :meth:`validate`). ``[width, factor]`` lists (what a
+        ``to_dict()`` becomes after a JSON/YAML round trip) are accepted like tuples."""
         items = list(entries.items()) if isinstance(entries, Mapping) else list(entries)
         out, start = [], 0
         for name, val in items:
-            width, factor = val if isinstance(val, tuple) else (val, name)
-            if not isinstance(width, int):
+            width, factor = tuple(val) if isinstance(val, (tuple, list)) else (val, name)
+            if not isinstance(width, int) or isinstance(width, bool):
                 raise ConfigError(f"subspace {name!r} width {width!r} is not an integer")
             out.append(Subspace(str(name), int(width), start, factor))
             start += int(width)
