@@ -1,0 +1,91 @@
+"""Change localisation: when a pair differs in exactly one factor, the code should change only in that factor's subspace.
+
+Weakly supervised pairs that differ in one factor identify disentangled representations (Shu et al. 2020, "Weakly
+supervised disentanglement with guarantees"; Locatello et al. 2020, "Weakly-supervised disentanglement without
+compromises"). This term reads the pair as a classification problem: the per-subspace change energy
+``||z_a,s - z_b,s||^2 / width_s`` divided by a temperature gives logits over subspaces, and the cross-entropy with the
+subspace of the changed factor pushes the change into that subspace and out of all others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from disco.errors import ConfigError
+from disco.losses.base import LossOutput
+from disco.models.subspaces import Subspace, SubspaceSpec
+
+
+def change_energies(z_a: torch.Tensor, z_b: torch.Tensor, subspaces: Sequence[Subspace]) -> torch.Tensor:
+    """``(B, S)`` mean squared change ``||z_a,s - z_b,s||^2 / width_s`` of each subspace between the two views."""
+    diff = (z_a - z_b).pow(2)
+    return torch.stack([diff[:, s.slice].sum(dim=1) / s.width for s in subspaces], dim=1)
+
+
+def localisation_loss(
+    energies: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over ``valid`` rows of ``-log softmax(energies / temperature)[target]`` and the per-row argmax hits.
+
+    Returns ``(loss, correct (B,) bool)``; the loss is 0 (with zero gradient) when no row is valid.
+    """
+    log_p = F.log_softmax(energies / temperature, dim=1)
+    picked = log_p.gather(1, target.clamp_min(0)[:, None]).squeeze(1)
+    picked = torch.where(valid, picked, torch.zeros_like(picked))
+    loss = -picked.sum() / valid.sum().clamp_min(1).to(picked.dtype)
+    correct = (energies.argmax(dim=1) == target) & valid
+    return loss, correct
+
+
+class ChangeLocalisation(nn.Module):
+    """Cross-entropy of "which subspace changed" on pairs that differ in exactly one tied factor.
+
+    Args:
+        spec: the subspace split of the code.
+        factor_names: the dataset's factor names (columns of ``shared``).
+        temperature: scale of the change energies in the softmax.
+        include_free: let free (untied) subspaces compete too, so a change hidden in free dimensions is penalised.
+    """
+
+    _tied_pos: torch.Tensor
+
+    def __init__(
+        self, spec: SubspaceSpec, factor_names: Sequence[str], temperature: float = 1.0, include_free: bool = True
+    ) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ConfigError(f"localisation temperature {temperature} must be > 0; 1.0 is a good start")
+        if not spec.tied:
+            raise ConfigError("the subspace spec has no subspace tied to a factor; change localisation needs one")
+        self.spec = spec
+        self.factor_names = list(factor_names)
+        self.columns = spec.factor_columns(self.factor_names)
+        self.temperature = float(temperature)
+        self.classes = [s for s in spec if include_free or s.factor is not None]
+        tied_pos = [self.classes.index(s) for s in spec.tied]
+        self.register_buffer("_tied_pos", torch.tensor(tied_pos, dtype=torch.long), persistent=False)
+
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, shared: torch.Tensor) -> LossOutput:
+        if z_a.shape != z_b.shape or z_a.ndim != 2 or z_a.shape[1] != self.spec.dim:
+            raise ConfigError(
+                f"codes of shape {tuple(z_a.shape)} and {tuple(z_b.shape)} do not match the subspace spec of width "
+                f"{self.spec.dim}; give both views as (batch, {self.spec.dim})"
+            )
+        if shared.shape != (z_a.shape[0], len(self.factor_names)):
+            raise ConfigError(
+                f"shared has shape {tuple(shared.shape)}, expected ({z_a.shape[0]}, {len(self.factor_names)})"
+            )
+        changed = ~shared.bool()[:, self.columns]
+        valid = changed.sum(dim=1) == 1
+        target = torch.where(
+            valid, self._tied_pos[changed.to(torch.long).argmax(dim=1)], torch.full_like(valid, -1, dtype=torch.long)
+        )
+        energies = change_energies(z_a, z_b, self.classes)
+        loss, correct = localisation_loss(energies, target, valid, self.temperature)
+        n_valid = valid.sum()
+        acc = correct.sum().to(loss.dtype) / n_valid.clamp_min(1).to(loss.dtype)
+        return LossOutput(loss, {"raw": loss.detach(), "acc": acc.detach(), "valid": n_valid.detach()})
