@@ -1,0 +1,316 @@
+"""Encode a dataset with any encoder and hand the codes to :mod:`metrics`.
+
+The representation scored is the encoder MEAN, as in disentanglement_lib (Locatello et al. 2019, "Challenging Common
+Assumptions in the Unsupervised Learning of Disentangled Representations"): an encoder may return codes ``(B, D)`` or a
+``(mean, log-variance)`` pair, of which the mean is used. Images go through the encoder in large batches under
+:func:`torch.inference_mode` on the encoder's device; the interventional metrics (FactorVAE score, Kim & Mnih 2018;
+BetaVAE score, Higgins et al. 2017; factor activity) reach the encoder through a :class:`Representer`, which maps factor
+classes to grid rows by index arithmetic.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from disco.data.datasets import GroundTruthData
+from disco.errors import ConfigError, DataError, EncoderError
+from disco.models.subspaces import SubspaceSpec
+from metrics.types import MetricResult
+
+SPLITS = ("test", "val", "train", "all")
+_GRID_DESC = "encoding grid points"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` are taken as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was requested but no CUDA device is available; use --device cpu or auto")
+    return device
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """The device of the module's first parameter (or buffer); CPU for a module without tensors."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _codes_of(output: Any, batch: int) -> torch.Tensor:
+    """The code tensor of one encoder output: the tensor itself or the first element (mean) of a tuple/list."""
+    if isinstance(output, (tuple, list)):
+        if not output:
+            raise EncoderError("encoder returned an empty tuple; return codes (B, D) or (mean, logvar)")
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise EncoderError(
+            f"encoder returned {type(output).__name__}; return a tensor (B, D) or a (mean, logvar) tuple of tensors"
+        )
+    if output.dim() != 2 or output.shape[0] != batch:
+        raise EncoderError(
+            f"encoder output has shape {tuple(output.shape)} for a batch of {batch} images; expected ({batch}, D)"
+        )
+    return output
+
+
+def check_codes(codes: np.ndarray, what: str = "encoder codes", *, allow_constant: bool = False) -> None:
+    """Raise :class:`EncoderError` for codes that are not (N, D), hold NaN/inf, or (unless ``allow_constant``) are
+    constant over all samples."""
+    if codes.ndim != 2 or codes.shape[1] < 1:
+        raise EncoderError(f"{what} have shape {codes.shape}; expected (N, D) with D >= 1")
+    if not np.all(np.isfinite(codes)):
+        bad = int(np.sum(~np.isfinite(codes).all(axis=1)))
+        raise EncoderError(f"{what} contain NaN or infinite values in {bad} of {codes.shape[0]} rows; fix the encoder")
+    if not allow_constant and codes.shape[0] > 1 and np.all(np.ptp(codes, axis=0) == 0):
+        raise EncoderError(f"{what} are constant over all {codes.shape[0]} samples; the encoder ignores its input")
+
+
+class Representer:
+    """Maps factor classes ``(N, K)`` to codes ``(N, D)`` by encoding the grid images at those points.
+
+    This is the ``metrics.types.Representer`` callable. Classes are turned into flat grid rows with
+    :meth:`FactorSpace.classes_to_index` (the dataset must enumerate its factor grid in order, ``on_grid``), the uint8
+    images are gathered, moved to the encoder's device and divided by 255 there, and passed through the encoder
+    ``batch_size`` images at a time under :func:`torch.inference_mode`. ``calls`` counts encoder passes and
+    ``num_encoded`` images encoded.
+    """
+
+    def __init__(
+        self, encoder: nn.Module, data: GroundTruthData, *, batch_size: int = 512, progress: bool = False
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch size {batch_size} must be >= 1")
+        self.encoder = encoder
+        self.data = data
+        self.batch_size = int(batch_size)
+        self.device = module_device(encoder)
+        self.calls = 0
+        self.num_encoded = 0
+        self.code_dim: int | None = None
+        self._bar: Any = None
+        self._progress = progress
+
+    def __call__(self, classes: np.ndarray) -> np.ndarray:
+        classes = np.asarray(classes)
+        if not self.data.on_grid:
+            raise DataError(
+                f"dataset {self.data.name!r} does not enumerate its factor grid in order, so interventional metrics "
+                "cannot pick images by factor; use observational metrics or a full-grid dataset"
+            )
+        sizes = np.asarray(self.data.factors.sizes)
+        if classes.ndim != 2 or classes.shape[1] != sizes.size:
+            raise ConfigError(f"factor classes have shape {classes.shape}; expected (N, {sizes.size})")
+        if np.any(classes < 0) or np.any(classes >= sizes):
+            raise ConfigError(f"factor classes fall outside the grid {sizes.tolist()}")
+        index = self.data.factors.classes_to_index(classes.astype(np.int64))
+        return self.encode_rows(np.asarray(index), desc=_GRID_DESC)
+
+    def encode_rows(self, rows: np.ndarray | torch.Tensor, *, desc: str = "encoding") -> np.ndarray:
+        """Codes of dataset rows ``rows`` (a 1-D integer array), as float64 numpy ``(len(rows), D)``."""
+        rows_t = torch.as_tensor(np.asarray(rows), dtype=torch.long)
+        images = self.data.images
+        out: list[np.ndarray] = []
+        bar = self._progress_bar(desc, len(rows_t))
+        for start in range(0, len(rows_t), self.batch_size):
+            idx = rows_t[start : start + self.batch_size]
+            out.append(self.encode_images(images[idx.to(images.device)]))
+            if bar is not None:
+                bar.update(len(idx))
+        if not out:
+            return np.zeros((0, self.code_dim or 0), dtype=np.float64)
+        codes = np.concatenate(out, axis=0)
+        check_codes(codes, allow_constant=True)
+        return codes
+
+    def encode_images(self, images: torch.Tensor) -> np.ndarray:
+        """Codes of one batch of images: uint8 (0..255) or float in [0, 1], shape (B, C, H, W)."""
+        with torch.inference_mode():
+            x = images.to(self.device, non_blocking=True)
+            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+            try:
+                output = self.encoder(x)
+            except Exception as err:  # any failure inside user code becomes one clear line
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise EncoderError(
+                    f"encoder failed on a batch of shape {tuple(x.shape)} ({first[:200]}); it must take float (B, C, 64, 64)"
+                ) from err
+            codes = _codes_of(output, x.shape[0])
+        if self.code_dim is not None and codes.shape[1] != self.code_dim:
+            raise EncoderError(
+                f"encoder returned {codes.shape[1]} dims after {self.code_dim}; the code size must be fixed"
+            )
+        self.code_dim = int(codes.shape[1])
+        self.calls += 1
+        self.num_encoded += int(x.shape[0])
+        return codes.detach().to("cpu", torch.float64).numpy()
+
+    def _progress_bar(self, desc: str, total: int) -> Any:
+        if not self._progress:
+            return None
+        if self._bar is None or self._bar.desc != desc:
+            self.close()
+            self._bar = tqdm(
+                total=None if desc == _GRID_DESC else total,
+                desc=desc,
+                unit="img",
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+            )
+        return self._bar
+
+    def close(self) -> None:
+        """Close the progress bar, if any."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def select_rows(n: int, split: str = "test", seed: int = 0) -> np.ndarray:
+    """Rows of a dataset of ``n`` images scored by observational metrics: a split of
+    :func:`disco.data.splits.split_indices` (the same held-out split training uses) or ``"all"``."""
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if split == "all":
+        return np.arange(n, dtype=np.int64)
+    from disco.data.splits import split_indices
+
+    return np.sort(split_indices(n, seed=seed)[split].cpu().numpy().astype(np.int64))
+
+
+def load_codes(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """Read precomputed codes from an ``.npz`` with ``codes`` (N, D) float, ``factors`` (N, K) int and optional
+    ``factor_names`` (K,); raises :class:`DataError`/:class:`EncoderError` with one line for every defect."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"codes file {path} does not exist; check the path")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in ("codes", "factors") if k not in npz.files]
+            if missing:
+                raise DataError(
+                    f"codes file {path} lacks array(s) {', '.join(missing)}; save codes=(N, D), factors=(N, K)"
+                )
+            codes = np.asarray(npz["codes"])
+            factors = np.asarray(npz["factors"])
+            names = [str(s) for s in npz["factor_names"].tolist()] if "factor_names" in npz.files else None
+    except DataError:
+        raise
+    except Exception as err:  # zipfile/pickle/value errors of a corrupt file
+        raise DataError(
+            f"cannot read codes file {path} ({type(err).__name__}: {str(err)[:120]}); save it with np.savez"
+        ) from err
+    if not np.issubdtype(codes.dtype, np.number):
+        raise DataError(f"'codes' in {path} has dtype {codes.dtype}; expected float")
+    if factors.ndim != 2 or not np.issubdtype(factors.dtype, np.integer):
+        raise DataError(f"'factors' in {path} must be an integer (N, K) array, got {factors.dtype} {factors.shape}")
+    check_codes(codes.astype(np.float64), what=f"codes in {path}")
+    if codes.shape[0] != factors.shape[0]:
+        raise DataError(f"{path} holds {codes.shape[0]} codes but {factors.shape[0]} factor rows; they must match")
+    if names is not None and len(names) != factors.shape[1]:
+        raise DataError(f"{path} names {len(names)} factors but 'factors' has {factors.shape[1]} columns")
+    return codes.astype(np.float64), factors.astype(np.int64), names
+
+
+def subspace_entries(spec: SubspaceSpec | None, code_dim: int) -> list[tuple[str, int]] | None:
+    """The ``(name, width)`` list the metrics take, after checking the widths sum to the code dimension."""
+    if spec is None:
+        return None
+    if spec.dim != code_dim:
+        raise ConfigError(
+            f"subspace widths sum to {spec.dim} ({spec.to_string()}) but the code has {code_dim} dimensions; fix --subspaces"
+        )
+    return [(s.name, s.width) for s in spec]
+
+
+def score_codes(
+    metric_names: Sequence[str],
+    codes: np.ndarray,
+    factors: np.ndarray,
+    *,
+    factor_names: Sequence[str] | None = None,
+    represent: Representer | None = None,
+    factor_sizes: Sequence[int] | None = None,
+    subspaces: SubspaceSpec | None = None,
+    seed: int = 0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, MetricResult]:
+    """Run :func:`metrics.suite.run_suite` on codes (and a representer for interventional metrics)."""
+    from metrics.suite import run_suite
+
+    check_codes(codes)
+    if codes.shape[0] != factors.shape[0]:
+        raise DataError(f"{codes.shape[0]} codes but {factors.shape[0]} factor rows; they must match")
+    return run_suite(
+        list(metric_names),
+        codes=codes,
+        factors=factors,
+        represent=represent,
+        factor_sizes=None if factor_sizes is None else list(factor_sizes),
+        factor_names=None if factor_names is None else list(factor_names),
+        subspaces=subspace_entries(subspaces, codes.shape[1]),
+        seed=seed,
+        overrides={k: dict(v) for k, v in (overrides or {}).items()} or None,
+    )
+
+
+def evaluate(
+    encoder: nn.Module,
+    data: GroundTruthData,
+    metric_names: Sequence[str],
+    *,
+    split: str = "test",
+    seed: int = 0,
+    batch_size: int = 512,
+    subspaces: SubspaceSpec | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, MetricResult], dict[str, Any]]:
+    """Score ``encoder`` (already on its device, in eval mode) on ``data`` with the named metrics.
+
+    Observational metrics see the codes of the ``split`` rows (see :func:`select_rows`); interventional ones encode
+    grid points through a :class:`Representer` over the whole grid. Returns the results and sample counts.
+    """
+    if subspaces is not None:
+        subspaces.validate(data.factors.names)
+    rows = select_rows(len(data.images), split, seed)
+    represent = Representer(encoder, data, batch_size=batch_size, progress=progress)
+    try:
+        codes = represent.encode_rows(rows, desc=f"encoding {split}")
+        factors = data.classes[torch.as_tensor(rows)].cpu().numpy().astype(np.int64)
+        results = score_codes(
+            metric_names,
+            codes,
+            factors,
+            factor_names=data.factors.names,
+            represent=represent if data.on_grid else None,
+            factor_sizes=data.factors.sizes,
+            subspaces=subspaces,
+            seed=seed,
+            overrides=overrides,
+        )
+    finally:
+        represent.close()
+    counts = {
+        "split": split,
+        "observational_samples": int(codes.shape[0]),
+        "interventional_images_encoded": int(represent.num_encoded - codes.shape[0]),
+        "encoder_passes": int(represent.calls),
+        "code_dim": int(codes.shape[1]),
+    }
+    return results, counts

@@ -1,0 +1,262 @@
+"""``disco-metrics``: score any encoder (or precomputed codes) with the field's disentanglement metrics.
+
+Examples::
+
+    disco-metrics --dataset data/dsprites_small.h5 --encoder encoder.pt --metrics mig,dci,activity --out reports/run1
+    disco-metrics --dataset dsprites --encoder runs/x/last.ckpt --metrics mig --set mig.num_train=2000 --out reports/x
+    disco-metrics --dataset shapes3d --encoder mypkg.models:build_encoder --metrics probes --out reports/probes
+    disco-metrics --codes codes.npz --metrics mig,sap --out reports/codes
+
+An encoder is a TorchScript file (``torch.jit.load``: no Python is unpickled or imported), a disco checkpoint
+(``torch.load(weights_only=True)``, rebuilt from its stored architecture), or ``package.module:callable`` (the only way
+user code is imported). Metric scores follow disentanglement_lib (Locatello et al. 2019) unless overridden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from disco.errors import ConfigError, DataError
+from disco.evaluate import SPLITS, load_codes, resolve_device, score_codes
+from disco.models.subspaces import SubspaceSpec
+from metrics.types import MetricError, MetricResult
+
+DEFAULT_METRICS = "mig,dci,sap,activity"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument parser whose usage errors become one :class:`ConfigError` line (exit 2 via ``run_guarded``)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see disco-metrics --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``disco-metrics``."""
+    p = _Parser(
+        prog="disco-metrics",
+        description="Score an encoder (TorchScript file, disco checkpoint, or package.module:callable) or precomputed "
+        "codes with disentanglement metrics; writes metrics.json, metrics.md and plots to --out.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--dataset", help="dataset name (dsprites, shapes3d; under $DISCO_DATA_DIR) or path to a dataset file"
+    )
+    src.add_argument("--codes", help="score precomputed codes: .npz with codes (N, D), factors (N, K) [, factor_names]")
+    p.add_argument(
+        "--encoder", help="TorchScript file, disco .ckpt checkpoint, or package.module:callable (with --dataset)"
+    )
+    p.add_argument(
+        "--metrics", default=DEFAULT_METRICS, help=f"comma-separated metric names or 'all' (default {DEFAULT_METRICS})"
+    )
+    p.add_argument("--out", required=True, help="report folder (refused when not empty unless --force)")
+    p.add_argument(
+        "--split", choices=SPLITS, default="test", help="rows scored by observational metrics (default test)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and of every metric (default 0)")
+    p.add_argument("--batch-size", type=int, default=512, help="images per encoder pass (default 512)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    p.add_argument(
+        "--num-train", type=int, help="training samples of every selected metric that has a num_train setting"
+    )
+    p.add_argument("--num-test", type=int, help="test samples of every selected metric that has a num_test setting")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="METRIC.KEY=VALUE",
+        help="override one metric setting, e.g. mig.num_bins=30 or probes.num_train=[10,100] (repeatable; JSON values)",
+    )
+    p.add_argument("--subspaces", help="named subspaces name=width,... (default: from a disco checkpoint)")
+    p.add_argument("--wandb", action="store_true", help="also log to W&B (offline unless you are logged in)")
+    p.add_argument("--wandb-project", default="disco", help="W&B project (default disco)")
+    p.add_argument("--wandb-name", help="W&B run name")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def parse_metrics(text: str) -> list[str]:
+    """Metric names from ``"mig,dci"`` or ``"all"``, checked against :data:`metrics.suite.AVAILABLE`."""
+    from metrics.suite import AVAILABLE
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return list(AVAILABLE)
+    unknown = [n for n in names if n not in AVAILABLE]
+    if unknown or not names:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(AVAILABLE)}")
+    return list(dict.fromkeys(names))
+
+
+def _value(text: str) -> Any:
+    try:
+        val = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return tuple(val) if isinstance(val, list) else val
+
+
+def parse_overrides(
+    sets: Sequence[str], metric_names: Sequence[str], num_train: int | None = None, num_test: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """``--set metric.key=value`` entries plus ``--num-train/--num-test`` as ``{metric: {key: value}}``.
+
+    Keys are checked against each metric's settings in :mod:`metrics.defaults` (via :func:`metrics.suite.settings_of`)."""
+    from metrics.suite import settings_of
+
+    out: dict[str, dict[str, Any]] = {}
+    for flag, key in ((num_train, "num_train"), (num_test, "num_test")):
+        if flag is None:
+            continue
+        if flag < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} must be >= 1, got {flag}")
+        takers = [m for m in metric_names if key in settings_of(m)]
+        if not takers:
+            raise ConfigError(f"none of the selected metrics ({', '.join(metric_names)}) has a {key} setting")
+        for m in takers:
+            out.setdefault(m, {})[key] = flag
+    for entry in sets:
+        lhs, sep, rhs = entry.partition("=")
+        metric, dot, key = lhs.strip().partition(".")
+        if not sep or not dot or not key:
+            raise ConfigError(f"bad --set {entry!r}; write metric.key=value, e.g. mig.num_train=2000")
+        if metric not in metric_names:
+            raise ConfigError(f"--set {entry!r} names metric {metric!r}, which is not selected in --metrics")
+        known = settings_of(metric)
+        if key not in known:
+            raise ConfigError(
+                f"metric {metric!r} has no setting {key!r}; its settings are {', '.join(known) or '(none)'}"
+            )
+        out.setdefault(metric, {})[key] = _value(rhs.strip())
+    return out
+
+
+def _score_codes_file(
+    args: argparse.Namespace, names: list[str], overrides: dict[str, dict[str, Any]]
+) -> tuple[dict[str, MetricResult], dict[str, Any], list[str]]:
+    from metrics.suite import INTERVENTIONAL
+
+    needs = [n for n in names if n in INTERVENTIONAL]
+    if needs:
+        raise ConfigError(
+            f"metric(s) {', '.join(needs)} intervene on factors and need an encoder and a full-grid dataset; "
+            "drop them or use --dataset with --encoder"
+        )
+    if args.encoder:
+        raise ConfigError("--encoder has no effect with --codes; pass --dataset to encode images")
+    codes, factors, factor_names = load_codes(args.codes)
+    spec = SubspaceSpec.parse(args.subspaces) if args.subspaces else None
+    names_k = factor_names or [f"factor_{k}" for k in range(factors.shape[1])]
+    results = score_codes(
+        names, codes, factors, factor_names=names_k, subspaces=spec, seed=args.seed, overrides=overrides
+    )
+    meta = {"codes": str(Path(args.codes)), "samples": {"observational_samples": int(codes.shape[0])}}
+    return results, meta, names_k
+
+
+def _score_encoder(
+    args: argparse.Namespace, names: list[str], overrides: dict[str, dict[str, Any]]
+) -> tuple[dict[str, MetricResult], dict[str, Any], list[str]]:
+    from disco.data.datasets import load_dataset
+    from disco.evaluate import evaluate
+    from disco.models.checkpoint import load_any_encoder
+
+    if not args.encoder:
+        raise ConfigError("--dataset needs --encoder (TorchScript file, disco checkpoint or package.module:callable)")
+    device = resolve_device(args.device)
+    loaded = load_any_encoder(args.encoder, map_location=device)
+    spec = SubspaceSpec.parse(args.subspaces) if args.subspaces else loaded.subspaces
+    data = load_dataset(args.dataset)
+    encoder = loaded.module.to(device).eval()
+    results, counts = evaluate(
+        encoder,
+        data,
+        names,
+        split=args.split,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        subspaces=spec,
+        overrides=overrides,
+        progress=not args.no_progress,
+    )
+    meta = {
+        "dataset": str(args.dataset),
+        "dataset_name": data.name,
+        "on_grid": bool(data.on_grid),
+        "num_images": len(data.images),
+        "factor_names": list(data.factors.names),
+        "factor_sizes": list(data.factors.sizes),
+        "encoder": loaded.description,
+        "encoder_kind": loaded.kind,
+        "encoder_info": loaded.info,
+        "device": str(device),
+        "split": args.split,
+        "samples": counts,
+        "subspaces": spec.to_string() if spec is not None else None,
+    }
+    return results, meta, list(data.factors.names)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, score, write the report; raises :class:`DiscoError` for user mistakes."""
+    args = build_parser().parse_args(argv)
+    from disco.report import check_out_dir, log_wandb, markdown_table, write_report
+
+    start = time.perf_counter()
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    out = check_out_dir(args.out, args.force)
+    names = parse_metrics(args.metrics)
+    overrides = parse_overrides(args.set, names, args.num_train, args.num_test)
+    try:
+        if args.codes:
+            results, meta, factor_names = _score_codes_file(args, names, overrides)
+        else:
+            results, meta, factor_names = _score_encoder(args, names, overrides)
+    except MetricError as err:
+        raise ConfigError(str(err).strip().splitlines()[0]) from err
+    meta.update(
+        {
+            "metric_names": names,
+            "overrides": overrides,
+            "seed": args.seed,
+            "command": ["disco-metrics", *(sys.argv[1:] if argv is None else argv)],
+            "elapsed_seconds": round(time.perf_counter() - start, 3),
+        }
+    )
+    payload = write_report(out, results, meta, factor_names=factor_names, force=args.force)
+    print(markdown_table(results), end="")
+    if args.wandb:
+        run_dir = log_wandb(payload, out, project=args.wandb_project, name=args.wandb_name)
+        print(f"W&B run files: {run_dir}", file=sys.stderr)
+    print(f"report written to {out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``disco-metrics`` console script: exit 0 on success, 2 with one ``error:`` line otherwise."""
+    from disco.cli import run_guarded
+
+    def entry() -> int:
+        try:
+            return run(argv)
+        except MetricError as err:
+            raise ConfigError(str(err).strip().splitlines()[0]) from err
+        except FileNotFoundError as err:
+            raise DataError(f"file not found: {err.filename}; check the path") from err
+
+    try:
+        return run_guarded(entry)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Metric reports: ``metrics.json``, a Markdown table, PNG plots, and optional W&B logging.
+
+A report is written into a temporary folder next to its destination and renamed into place at the end, so a failure
+never leaves a half-written report, and an existing non-empty folder is only replaced when the user says ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from disco.errors import ConfigError
+from metrics.types import MetricResult
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON form of metric details: arrays → nested lists, numpy scalars → Python, non-finite floats → None."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that decide the numbers (plug-in MI and classifiers vary across versions)."""
+    import sklearn
+    import torch
+
+    import disco
+
+    return {
+        "disco": disco.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def build_payload(results: Mapping[str, MetricResult], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``metrics.json`` document: one entry per metric (score, details, settings) plus the run's metadata."""
+    metrics = {name: {"score": r.score, "details": r.details, "settings": r.settings} for name, r in results.items()}
+    return to_jsonable({"metrics": metrics, "versions": versions(), **meta})
+
+
+def scalar_details(details: Mapping[str, Any]) -> dict[str, float]:
+    """The scalar sub-scores of a metric's details (matrices and lists are left to plots and the JSON)."""
+    out: dict[str, float] = {}
+    for key, val in details.items():
+        if isinstance(val, (bool, np.bool_)):
+            continue
+        if isinstance(val, (int, float, np.integer, np.floating)) or (isinstance(val, np.ndarray) and val.ndim == 0):
+            out[key] = float(val)
+    return out
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.4f}"
+
+
+def markdown_table(results: Mapping[str, MetricResult]) -> str:
+    """One row per metric: name, headline score, scalar sub-scores."""
+    lines = ["| metric | score | sub-scores |", "|---|---:|---|"]
+    for name, r in results.items():
+        subs = ", ".join(f"{k}={_fmt(v)}" for k, v in scalar_details(r.details).items())
+        lines.append(f"| {name} | {_fmt(float(r.score))} | {subs} |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_report(results: Mapping[str, MetricResult], meta: Mapping[str, Any]) -> str:
+    """``metrics.md``: a heading, the table, and the facts needed to reproduce it."""
+    facts = [
+        f"- {k}: {meta[k]}" for k in ("dataset", "encoder", "codes", "split", "seed", "elapsed_seconds") if k in meta
+    ]
+    return "# disco metrics\n\n" + markdown_table(results) + "\n" + "\n".join(facts) + "\n"
+
+
+def _matrix(details: Mapping[str, Any], keys: Sequence[str]) -> tuple[str, np.ndarray] | None:
+    for key in keys:
+        if key in details:
+            arr = np.asarray(details[key], dtype=np.float64)
+            if arr.ndim == 2:
+                return key, arr
+    return None
+
+
+def _heatmap(arr: np.ndarray, title: str, rows: Sequence[str], cols: Sequence[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * arr.shape[1], 1.2 + 0.4 * arr.shape[0]))
+    image = ax.imshow(arr, aspect="auto", cmap="viridis")
+    fig.colorbar(image, ax=ax)
+    ax.set_yticks(range(arr.shape[0]), list(rows)[: arr.shape[0]] or [str(i) for i in range(arr.shape[0])])
+    ax.set_xticks(range(arr.shape[1]), list(cols)[: arr.shape[1]] or [str(i) for i in range(arr.shape[1])], rotation=45)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _probe_curves(result: MetricResult, path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = result.details.get("accuracy")
+    sizes = result.details.get("num_train") or result.settings.get("num_train")
+    if not isinstance(curves, Mapping) or sizes is None:
+        return False
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for factor, accs in curves.items():
+        ax.plot(list(sizes)[: len(accs)], list(accs), marker="o", label=str(factor))
+    ax.set_xscale("log")
+    ax.set_xlabel("training samples")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("downstream probes")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_plots(results: Mapping[str, MetricResult], factor_names: Sequence[str], out: Path) -> list[Path]:
+    """PNG plots for the metrics that were run: MI matrix (MIG), activity matrix, probe curves."""
+    written: list[Path] = []
+    codes_axis: list[str] = []
+    mig = results.get("mig")
+    if mig is not None and (found := _matrix(mig.details, ("mi_matrix", "mutual_information", "mi"))) is not None:
+        arr = found[1]
+        if arr.shape[1] != len(factor_names) and arr.shape[0] == len(factor_names):
+            arr = arr.T
+        _heatmap(arr, "mutual information (nats): code dim × factor", codes_axis, factor_names, out / "mi_matrix.png")
+        written.append(out / "mi_matrix.png")
+    activity = results.get("activity")
+    if (
+        activity is not None
+        and (found := _matrix(activity.details, ("activity_matrix", "matrix", "activity"))) is not None
+    ):
+        arr = found[1]
+        if arr.shape[1] != len(factor_names) and arr.shape[0] == len(factor_names):
+            arr = arr.T
+        _heatmap(arr, "factor activity: code dim × factor", codes_axis, factor_names, out / "activity_matrix.png")
+        written.append(out / "activity_matrix.png")
+    probes = results.get("probes")
+    if probes is not None and _probe_curves(probes, out / "probe_curves.png"):
+        written.append(out / "probe_curves.png")
+    return written
+
+
+def check_out_dir(out_dir: str | Path, force: bool) -> Path:
+    """Refuse (ConfigError) to replace a non-empty ``out_dir`` unless ``force``; returns the resolved path."""
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {out} exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ConfigError(f"output folder {out} is not empty; choose another --out or pass --force to replace it")
+    return out
+
+
+def write_report(
+    out_dir: str | Path,
+    results: Mapping[str, MetricResult],
+    meta: Mapping[str, Any],
+    *,
+    factor_names: Sequence[str] = (),
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write ``metrics.json``, ``metrics.md`` and plots to ``out_dir`` atomically; returns the JSON payload."""
+    out = check_out_dir(out_dir, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = build_payload(results, meta)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        plots = write_plots(results, factor_names, tmp)
+        payload["plots"] = [p.name for p in plots]
+        (tmp / "metrics.json").write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+        (tmp / "metrics.md").write_text(markdown_report(results, meta))
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return payload
+
+
+def wandb_mode() -> str:
+    """``"online"`` when the user is logged in to W&B (API key in the environment or netrc), else ``"offline"``;
+    an explicit ``WANDB_MODE`` wins."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    import netrc
+
+    try:
+        auth = netrc.netrc(os.environ.get("NETRC")).authenticators("api.wandb.ai")
+    except (OSError, netrc.NetrcParseError):
+        auth = None
+    return "online" if auth else "offline"
+
+
+def flat_scores(payload: Mapping[str, Any]) -> dict[str, float]:
+    """``{"mig": 0.4, "mig/gap_shape": ...}``: headline scores and scalar sub-scores, for W&B summaries."""
+    out: dict[str, float] = {}
+    for name, entry in payload.get("metrics", {}).items():
+        if entry.get("score") is not None:
+            out[name] = float(entry["score"])
+        for key, val in entry.get("details", {}).items():
+            if isinstance(val, (int, float)) and not isinstance(val, bool):
+                out[f"{name}/{key}"] = float(val)
+    return out
+
+
+def log_wandb(payload: Mapping[str, Any], report_dir: Path, *, project: str = "disco", name: str | None = None) -> str:
+    """Log scores, settings and plots of a written report to a W&B run (offline unless logged in); returns its dir."""
+    import wandb
+
+    mode = wandb_mode()
+    config = {k: v for k, v in payload.items() if k not in {"metrics", "plots"}}
+    config["settings"] = {m: e.get("settings", {}) for m, e in payload.get("metrics", {}).items()}
+    run = wandb.init(project=project, name=name, mode=mode, job_type="eval", config=config)
+    try:
+        scores = flat_scores(payload)
+        images = {f"plots/{p[:-4]}": wandb.Image(str(report_dir / p)) for p in payload.get("plots", [])}
+        run.log({**scores, **images})
+        run.summary.update(scores)
+        run.save(str(report_dir / "metrics.json"), base_path=str(report_dir), policy="now")
+        run_dir = str(run.dir)
+    finally:
+        run.finish()
+    return run_dir
