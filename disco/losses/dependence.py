@@ -1,0 +1,111 @@
+"""Sample dependence measures between two blocks of features ``x`` (B, p) and ``y`` (B, q): pure functions.
+
+- Distance correlation (Székely, Rizzo & Bakirov 2007, "Measuring and testing dependence by correlation of
+  distances"): zero iff independent (population), invariant to scaling and rotation of either block.
+- Unbiased HSIC (Song, Smola, Gretton, Bedo & Borgwardt 2012, "Feature selection via dependence maximization", eq. 5)
+  with Gaussian RBF kernels and the median heuristic bandwidth (Gretton et al. 2008).
+- Cross-covariance: squared Frobenius norm of the cross-covariance matrix; only linear dependence.
+
+Each measure is split into a per-block ``prepare`` step (distance or kernel matrix) and a cheap pairwise ``combine``
+step, so that :class:`~disco.losses.independence.SubspaceIndependence` computes each block's matrix once for all pairs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def pairwise_sq_dists(x: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances ``(B, B)`` between the rows of ``x`` (B, p); exactly zero on the diagonal."""
+    diff = x.unsqueeze(1) - x.unsqueeze(0)
+    return diff.pow(2).sum(-1)
+
+
+def safe_sqrt(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``sqrt(x)`` for ``x >= 0`` whose gradient is 0 (not inf/NaN) where ``x <= eps``: values there are set to 0."""
+    mask = x > eps
+    return torch.where(mask, x.clamp_min(eps).sqrt(), torch.zeros_like(x))
+
+
+def double_centre(d: torch.Tensor) -> torch.Tensor:
+    """``A_ij = d_ij − mean_i· − mean_·j + mean_··`` (Székely et al. 2007, eq. 2.8)."""
+    return d - d.mean(0, keepdim=True) - d.mean(1, keepdim=True) + d.mean()
+
+
+def centred_distances(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Double-centred Euclidean distance matrix of the rows of ``x`` (prepare step of distance correlation)."""
+    return double_centre(safe_sqrt(pairwise_sq_dists(x), eps))
+
+
+def distance_correlation_from_centred(
+    a: torch.Tensor, b: torch.Tensor, squared: bool = False, eps: float = 1e-12
+) -> torch.Tensor:
+    """Distance correlation from two double-centred distance matrices (V-statistic, Székely et al. 2007, def. 4)."""
+    dcov2 = (a * b).mean().clamp_min(0.0)
+    dvar2 = ((a * a).mean() * (b * b).mean()).clamp_min(0.0)
+    r2 = dcov2 / safe_sqrt(dvar2, eps).clamp_min(eps)
+    return r2 if squared else safe_sqrt(r2, eps)
+
+
+def distance_correlation(x: torch.Tensor, y: torch.Tensor, squared: bool = False, eps: float = 1e-12) -> torch.Tensor:
+    """Sample distance correlation dCor(x, y) in [0, 1] (Székely et al. 2007); ``squared=True`` returns dCor².
+
+    Square roots use :func:`safe_sqrt`, so gradients stay finite for repeated points and for dCor = 0.
+    """
+    return distance_correlation_from_centred(centred_distances(x, eps), centred_distances(y, eps), squared, eps)
+
+
+def rbf_kernel_median(x: torch.Tensor) -> torch.Tensor:
+    """Gaussian kernel ``exp(−‖x_i − x_j‖² / (2σ²))`` with σ the median off-diagonal distance (detached).
+
+    The median heuristic (Gretton et al. 2008) makes the kernel invariant to a global rescaling of ``x``.
+    """
+    d2 = pairwise_sq_dists(x)
+    n = d2.shape[0]
+    off = d2.detach()[~torch.eye(n, dtype=torch.bool, device=d2.device)]
+    sigma2 = off.median().clamp_min(1e-12) if off.numel() else d2.new_tensor(1.0)
+    return torch.exp(-d2 / (2.0 * sigma2))
+
+
+def hsic_unbiased_from_kernels(k: torch.Tensor, l_mat: torch.Tensor) -> torch.Tensor:
+    """Unbiased HSIC estimator of Song et al. 2012 (eq. 5) from two kernel matrices ``(m, m)``, ``m >= 4``:
+
+    ``[tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1 / ((m−1)(m−2)) − 2/(m−2)·1ᵀK̃L̃1] / (m(m−3))`` with K̃, L̃ the kernels with zeroed diagonals.
+    """
+    m = k.shape[0]
+    if m < 4:
+        raise ValueError(f"unbiased HSIC needs at least 4 samples, got {m}")
+    off = 1.0 - torch.eye(m, dtype=k.dtype, device=k.device)
+    kt, lt = k * off, l_mat * off
+    trace = (kt * lt).sum()
+    k1, l1 = kt.sum(1), lt.sum(1)
+    term2 = k1.sum() * l1.sum() / ((m - 1) * (m - 2))
+    term3 = 2.0 * (k1 * l1).sum() / (m - 2)
+    return (trace + term2 - term3) / (m * (m - 3))
+
+
+def hsic_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Unbiased HSIC (Song et al. 2012) with median-heuristic RBF kernels; ≈0 for independent blocks, can be < 0."""
+    return hsic_unbiased_from_kernels(rbf_kernel_median(x), rbf_kernel_median(y))
+
+
+def standardise(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Columns of ``x`` centred and scaled to unit (biased) standard deviation."""
+    xc = x - x.mean(0, keepdim=True)
+    return xc / (xc.pow(2).mean(0, keepdim=True) + eps).sqrt()
+
+
+def cross_covariance(x: torch.Tensor, y: torch.Tensor, standardised: bool = True) -> torch.Tensor:
+    """Squared Frobenius norm of the cross-covariance ``(1/B)·x_cᵀ y_c`` (a linear-dependence penalty, as in
+    Cheung et al. 2015, "Discovering hidden factors of variation in deep networks", XCov).
+
+    With ``standardised=True`` the columns are first scaled to unit variance, so the value is the sum of squared
+    Pearson correlations. The raw version (``standardised=False``) can be gamed: an encoder lowers it by shrinking
+    its features toward zero without making them any more independent.
+    """
+    if standardised:
+        x, y = standardise(x), standardise(y)
+    else:
+        x, y = x - x.mean(0, keepdim=True), y - y.mean(0, keepdim=True)
+    c = x.transpose(0, 1) @ y / x.shape[0]
+    return c.pow(2).sum()
