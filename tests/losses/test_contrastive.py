@@ -1,0 +1,222 @@
+"""SubspaceContrastive against a per-anchor Python loop, closed forms, masks and numerical edge cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+
+from disco.errors import ConfigError
+from disco.losses.contrastive import SubspaceContrastive, multi_positive_nce, view_masks
+from disco.models.subspaces import SubspaceSpec
+
+FACTORS = ["shape", "scale", "orient", "pos"]
+SPEC = SubspaceSpec.parse("shape=3,scale=1,orient=2,free=2")
+
+
+def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="positive", weights=None):
+    """Loss written anchor by anchor, candidate by candidate, in float64 NumPy."""
+    za, zb = np.asarray(za, np.float64), np.asarray(zb, np.float64)
+    n = za.shape[0]
+    terms, ws = [], []
+    for sub, col in zip(SPEC.tied, SPEC.factor_columns(FACTORS), strict=True):
+        views = np.concatenate([za[:, sub.slice], zb[:, sub.slice]])
+        cls = None if ca is None else np.concatenate([ca[:, col], cb[:, col]])
+
+        def sim(i, j, views=views, width=sub.width):
+            u, v = views[i], views[j]
+            if width >= 3:
+                return float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v))) / tau
+            return -float(((u - v) ** 2).sum()) / tau
+
+        losses = []
+        for i in range(2 * n) if symmetric else range(n):
+            cands, pos = [], []
+            for j in range(2 * n):
+                if j == i:
+                    continue
+                partner = j == (i + n) % (2 * n) and bool(shared[i % n, col])
+                same = cls is not None and same_value is not None and cls[i] == cls[j]
+                if same and same_value == "exclude" and not partner:
+                    continue
+                cands.append(j)
+                if partner or (same and same_value == "positive"):
+                    pos.append(j)
+            if not pos:
+                continue
+            lse = logsumexp([sim(i, j) for j in cands])
+            losses.append(-np.mean([sim(i, p) - lse for p in pos]))
+        if losses:
+            terms.append(np.mean(losses))
+            ws.append((weights or {}).get(sub.name, 1.0))
+    if not terms:
+        return 0.0
+    return float(np.dot(terms, ws) / len(terms))
+
+
+def make_batch(b, dtype, seed=0, scale=1.0, classes=True):
+    g = torch.Generator().manual_seed(seed)
+    za = torch.randn(b, SPEC.dim, generator=g, dtype=dtype) * scale
+    zb = torch.randn(b, SPEC.dim, generator=g, dtype=dtype) * scale
+    ca = torch.randint(0, 3, (b, 4), generator=g)
+    cb = torch.randint(0, 3, (b, 4), generator=g)
+    shared = torch.rand(b, 4, generator=g) < 0.5
+    cb = torch.where(shared, ca, cb)
+    return za, zb, shared, (ca if classes else None), (cb if classes else None)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("classes", [False, True])
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("same_value", ["positive", "exclude"])
+def test_matches_loop_reference(dtype, classes, symmetric, same_value):
+    za, zb, shared, ca, cb = make_batch(6, dtype, seed=3, classes=classes)
+    loss_fn = SubspaceContrastive(SPEC, FACTORS, temperature=0.3, symmetric=symmetric, same_value=same_value)
+    out = loss_fn(za, zb, shared, ca, cb)
+    ref = loop_reference(za, zb, shared, ca, cb, 0.3, symmetric, same_value if classes else None)
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    assert out.loss.dtype == dtype
+    assert out.loss.item() == pytest.approx(ref, rel=tol, abs=tol)
+    assert out.diagnostics["raw"].item() == pytest.approx(ref, rel=tol, abs=tol)
+
+
+def test_mask_same_value_off_ignores_classes():
+    za, zb, shared, ca, cb = make_batch(5, torch.float64, seed=1)
+    off = SubspaceContrastive(SPEC, FACTORS, mask_same_value=False)(za, zb, shared, ca, cb)
+    none = SubspaceContrastive(SPEC, FACTORS)(za, zb, shared)
+    assert off.loss.item() == pytest.approx(none.loss.item(), rel=1e-12)
+    assert off.loss.item() == pytest.approx(loop_reference(za, zb, shared, None, None, 0.1), rel=1e-10)
+
+
+def test_weights_scale_subspace_terms():
+    za, zb, shared, ca, cb = make_batch(6, torch.float64, seed=2)
+    shared[0] = True
+    plain = SubspaceContrastive(SPEC, FACTORS)(za, zb, shared, ca, cb)
+    weighted = SubspaceContrastive(SPEC, FACTORS, weights={"shape": 2.0})(za, zb, shared, ca, cb)
+    ref = loop_reference(za, zb, shared, ca, cb, 0.1, weights={"shape": 2.0})
+    assert weighted.loss.item() == pytest.approx(ref, rel=1e-10)
+    d = plain.diagnostics
+    assert weighted.loss.item() == pytest.approx((2 * d["raw/shape"] + d["raw/scale"] + d["raw/orient"]).item() / 3)
+    assert weighted.diagnostics["raw"].item() == pytest.approx(plain.loss.item())
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "neg_sq_dist"])
+def test_uniform_similarities_give_log_candidate_count(similarity):
+    b = 7
+    z = torch.ones(b, SPEC.dim)
+    shared = torch.ones(b, 4, dtype=torch.bool)
+    out = SubspaceContrastive(SPEC, FACTORS, similarity=similarity)(z, z.clone(), shared)
+    assert out.loss.item() == pytest.approx(math.log(2 * b - 1), rel=1e-6)
+    classes = torch.randint(0, 2, (b, 4))
+    out = SubspaceContrastive(SPEC, FACTORS, similarity=similarity)(z, z.clone(), shared, classes, classes)
+    assert out.loss.item() == pytest.approx(math.log(2 * b - 1), rel=1e-6)
+
+
+def test_excluded_same_value_candidate_does_not_change_loss():
+    spec = SubspaceSpec.parse("shape=3")
+    shared = torch.tensor([[True], [False]])
+    ca, cb = torch.tensor([[0], [0]]), torch.tensor([[0], [1]])
+    loss_fn = SubspaceContrastive(spec, ["shape"], symmetric=False, same_value="exclude")
+    za = torch.randn(2, 3, dtype=torch.float64)
+    zb = torch.randn(2, 3, dtype=torch.float64)
+    base = loss_fn(za, zb, shared, ca, cb)
+    za2 = za.clone()
+    za2[1] = torch.tensor([5.0, -3.0, 1.0])
+    moved = loss_fn(za2, zb, shared, ca, cb)
+    assert moved.loss.item() == pytest.approx(base.loss.item(), rel=1e-14)
+    assert base.diagnostics["valid/shape"].item() == 1
+    unmasked = SubspaceContrastive(spec, ["shape"], symmetric=False, mask_same_value=False)
+    assert unmasked(za2, zb, shared, ca, cb).loss.item() != pytest.approx(unmasked(za, zb, shared, ca, cb).loss.item())
+
+
+def test_same_value_candidates_are_positives_not_negatives():
+    positive, candidate = view_masks(
+        torch.tensor([True, False, False]), torch.tensor([0, 0, 1]), torch.tensor([0, 2, 1]), "positive"
+    )
+    # views: a0 a1 a2 b0 b1 b2 with classes 0 0 1 0 2 1
+    assert positive[0].tolist() == [False, True, False, True, False, False]
+    assert positive[1].tolist() == [True, False, False, True, False, False]
+    assert positive[2].tolist() == [False, False, False, False, False, True]
+    assert positive[4].tolist() == [False] * 6
+    assert not candidate.diagonal().any() and candidate.sum() == 30
+
+
+def test_no_positive_gives_zero_not_nan():
+    za, zb, _, _, _ = make_batch(4, torch.float32)
+    za.requires_grad_(True)
+    shared = torch.zeros(4, 4, dtype=torch.bool)
+    out = SubspaceContrastive(SPEC, FACTORS)(za, zb, shared)
+    out.loss.backward()
+    assert out.loss.item() == 0.0
+    assert all(out.diagnostics[f"valid/{s}"].item() == 0 for s in ("shape", "scale", "orient"))
+    assert torch.isfinite(za.grad).all() and (za.grad == 0).all()
+    shared[:, 1] = True  # only "scale" has positives: the average runs over that subspace alone
+    out = SubspaceContrastive(SPEC, FACTORS)(za, zb, shared)
+    assert out.loss.item() == pytest.approx(out.diagnostics["raw/scale"].item())
+
+
+@pytest.mark.parametrize("temperature", [1e-3, 10.0])
+@pytest.mark.parametrize("scale", [1.0, 1e4])
+def test_extreme_temperatures_and_large_logits_stay_finite(temperature, scale):
+    za, zb, shared, ca, cb = make_batch(6, torch.float64, seed=5, scale=scale)
+    za.requires_grad_(True)
+    out = SubspaceContrastive(SPEC, FACTORS, temperature=temperature)(za, zb, shared, ca, cb)
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and torch.isfinite(za.grad).all()
+    ref = loop_reference(za.detach(), zb, shared, ca, cb, temperature)
+    assert out.loss.item() == pytest.approx(ref, rel=1e-9)
+    za32, zb32 = za.detach().float().requires_grad_(True), zb.float()
+    out32 = SubspaceContrastive(SPEC, FACTORS, temperature=temperature)(za32, zb32, shared, ca, cb)
+    out32.loss.backward()
+    assert torch.isfinite(out32.loss) and torch.isfinite(za32.grad).all()
+
+
+def test_pure_nce_masked_entries_have_no_effect_and_no_nan():
+    logits = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    positive = torch.tensor([[1, 0, 0, 0], [0, 0, 0, 0], [0, 1, 1, 0]], dtype=torch.bool)
+    candidate = torch.tensor([[1, 1, 0, 1], [0, 0, 0, 0], [1, 1, 1, 0]], dtype=torch.bool)
+    loss, valid, correct = multi_positive_nce(logits, positive, candidate)
+    bumped = logits.detach().clone()
+    bumped[~candidate] = 1e6
+    loss2, _, _ = multi_positive_nce(bumped, positive, candidate)
+    assert torch.allclose(loss, loss2)
+    assert valid.tolist() == [True, False, True]
+    expected0 = -(logits[0, 0] - torch.logsumexp(logits[0, [0, 1, 3]], 0))
+    assert loss[0].item() == pytest.approx(expected0.item(), rel=1e-12)
+    loss.sum().backward()
+    assert torch.isfinite(logits.grad).all() and (logits.grad[1] == 0).all() and (logits.grad[~candidate] == 0).all()
+    assert correct[0].item() == (logits[0, [0, 1, 3]].argmax().item() == 0)
+
+
+def test_gradcheck():
+    za, zb, shared, ca, cb = make_batch(3, torch.float64, seed=7)
+    shared[:, :3] = True
+    loss_fn = SubspaceContrastive(SPEC, FACTORS, temperature=0.5)
+    za.requires_grad_(True)
+    zb.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: loss_fn(a, b, shared, ca, cb).loss, (za, zb))
+
+
+def test_accuracy_of_a_perfect_code():
+    b = 6
+    za = torch.randn(b, SPEC.dim) * 5
+    out = SubspaceContrastive(SPEC, FACTORS)(za, za + 1e-3, torch.ones(b, 4, dtype=torch.bool))
+    assert out.diagnostics["acc"].item() == pytest.approx(1.0)
+    assert out.diagnostics["valid/shape"].item() == 2 * b
+
+
+def test_bad_inputs_raise_config_errors():
+    with pytest.raises(ConfigError):
+        SubspaceContrastive(SPEC, FACTORS, temperature=0.0)
+    with pytest.raises(ConfigError):
+        SubspaceContrastive(SPEC, ["shape", "scale"])
+    with pytest.raises(ConfigError):
+        SubspaceContrastive(SPEC, FACTORS, similarity="dot")  # type: ignore[arg-type]
+    loss_fn = SubspaceContrastive(SPEC, FACTORS)
+    with pytest.raises(ConfigError):
+        loss_fn(torch.randn(4, 5), torch.randn(4, 5), torch.ones(4, 4, dtype=torch.bool))
+    with pytest.raises(ConfigError):
+        loss_fn(torch.randn(4, 8), torch.randn(4, 8), torch.ones(4, 3, dtype=torch.bool))
