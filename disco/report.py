@@ -122,18 +122,31 @@ def _heatmap(arr: np.ndarray, title: str, rows: Sequence[str], cols: Sequence[st
 
 
 def _probe_curves(result: MetricResult, path: Path) -> bool:
+    """Accuracy against training-set size per factor (``details["accuracy"]``: factor -> {size: accuracy})."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     curves = result.details.get("accuracy")
-    sizes = result.details.get("num_train") or result.settings.get("num_train")
-    if not isinstance(curves, Mapping) or sizes is None:
+    if not isinstance(curves, Mapping) or not curves:
         return False
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for factor, accs in curves.items():
-        ax.plot(list(sizes)[: len(accs)], list(accs), marker="o", label=str(factor))
+    mean = result.details.get("mean_accuracy")
+    series = dict(curves)
+    if isinstance(mean, Mapping):
+        series["mean"] = mean
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for factor, accs in series.items():
+        if not isinstance(accs, Mapping):
+            return False
+        xs = sorted(accs, key=float)
+        ax.plot(
+            [float(x) for x in xs],
+            [float(accs[x]) for x in xs],
+            marker="o",
+            label=str(factor),
+            linewidth=2.5 if factor == "mean" else 1.2,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("training samples")
     ax.set_ylabel("test accuracy")
