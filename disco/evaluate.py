@@ -44,10 +44,10 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def module_device(module: nn.Module) -> torch.device:
     """The device of the module's first parameter (or buffer); CPU for a module without tensors."""
-    for tensor in module.parameters():
-        return tensor.device
-    for tensor in module.buffers():
-        return tensor.device
+    for param in module.parameters():
+        return param.device
+    for buffer in module.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 

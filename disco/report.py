@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -227,11 +227,14 @@ def write_report(
     return payload
 
 
-def wandb_mode() -> str:
+def wandb_mode() -> Literal["online", "offline", "disabled", "shared"]:
     """``"online"`` when the user is logged in to W&B (API key in the environment or netrc), else ``"offline"``;
     an explicit ``WANDB_MODE`` wins."""
-    if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"]
+    env = os.environ.get("WANDB_MODE", "")
+    if env in ("online", "offline", "disabled", "shared"):
+        return env  # type: ignore[return-value]
+    if env == "dryrun":
+        return "offline"
     if os.environ.get("WANDB_API_KEY"):
         return "online"
     import netrc

@@ -106,7 +106,7 @@ def test_module_callable_imports_only_when_asked(
     with torch.no_grad():
         torch.testing.assert_close(loaded.module(images), ref(images.flatten(1)))
     assert load_any_encoder("my_enc_pkg:Lin").module.fc.out_features == 3
-    with pytest.raises(EncoderError, match="not a torch.nn.Module"):
+    with pytest.raises(EncoderError, match=r"not a torch\.nn\.Module"):
         load_any_encoder("my_enc_pkg:not_a_module")
     with pytest.raises(EncoderError, match="no attribute"):
         load_any_encoder("my_enc_pkg:missing")
@@ -169,5 +169,7 @@ def test_missing_and_unparseable_specs(tmp_path: Path) -> None:
     with pytest.raises(EncoderError, match="does not exist"):
         load_encoder(tmp_path / "nope.ckpt")
     with pytest.raises(DiscoError, match="unknown encoder"):
-        torch.save({"disco": {"encoder": {"name": "vit", "kwargs": {}}}, "state_dict": {"encoder.a": 1}}, tmp_path / "v")
+        torch.save(
+            {"disco": {"encoder": {"name": "vit", "kwargs": {}}}, "state_dict": {"encoder.a": 1}}, tmp_path / "v"
+        )
         load_any_encoder(str(tmp_path / "v"))
