@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from metrics._checks import check_codes, discrete_mutual_info, discretize, subsample_rows
+from metrics._checks import check_codes, check_codes_factors, discrete_mutual_info, discretize, subsample_rows
 from metrics.defaults import SEED, UNSUPERVISED
 from metrics.types import MetricError, MetricResult
 
@@ -51,6 +51,7 @@ def mutual_info_between_latents(codes: np.ndarray, num_bins: int = UNSUPERVISED.
 
 def unsupervised(
     codes: np.ndarray,
+    factors: np.ndarray | None = None,
     *,
     num_bins: int = UNSUPERVISED.num_bins,
     num_train: int | None = None,
@@ -58,11 +59,12 @@ def unsupervised(
 ) -> MetricResult:
     """All unsupervised scores; the headline ``score`` is the Gaussian total correlation (lower is more factorised).
 
-    ``num_train=None`` uses every row; the reference protocol draws ``num_train=10000``. Details:
+    ``factors`` are not used (accepted so that every observational metric takes ``(codes, factors)``; when given,
+    their row count must match). ``num_train=None`` uses every row; the reference protocol draws ``num_train=10000``. Details:
     ``gaussian_total_correlation``, ``gaussian_wasserstein_correlation``, ``gaussian_wasserstein_correlation_norm``,
     ``mutual_info_score`` (mean off-diagonal MI), ``mi_matrix``, ``covariance``, ``constant_dims``.
     """
-    x = check_codes(codes)
+    x = check_codes(codes) if factors is None else check_codes_factors(codes, factors)[0]
     rows = subsample_rows(x.shape[0], num_train, seed, "unsupervised scores")
     x = x[rows]
     if x.shape[0] < 2:
