@@ -2,8 +2,9 @@
 Upper Bound of Mutual Information", ICML), sampled variant (CLUB-S, O(B·d)).
 
 A variational Gaussian ``q_θ(y|x) = N(μ_θ(x), diag σ²_θ(x))`` is fitted by maximum likelihood on (detached) samples;
-the bound is ``E_i[log q(y_i|x_i) − log q(y_π(i)|x_i)]`` with π a random permutation of the batch. The penalty uses the
-network with detached parameters, so the encoder's optimiser never moves θ; θ is trained only through
+the bound is ``E_i[log q(y_i|x_i) − log q(y_π(i)|x_i)]`` with π a random permutation of the batch. The penalty uses a
+detached snapshot of the network's parameters, so the encoder's optimiser never moves θ and θ's own optimiser step may
+run before the encoder's backward pass; θ is trained only through
 :meth:`CLUBEstimator.auxiliary_loss` with its own optimiser (a few inner steps per encoder step are fine).
 """
 
@@ -33,7 +34,7 @@ class CLUBEstimator(nn.Module):
     def _params(self, x: torch.Tensor, detach_params: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if not detach_params:
             return self.mu(x), self.logvar(x)
-        params = {k: v.detach() for k, v in self.named_parameters()}
+        params = {k: v.detach().clone() for k, v in self.named_parameters()}
         mu = functional_call(self.mu, {k[3:]: v for k, v in params.items() if k.startswith("mu.")}, (x,))
         lv = functional_call(self.logvar, {k[7:]: v for k, v in params.items() if k.startswith("logvar.")}, (x,))
         return mu, lv

@@ -55,16 +55,23 @@ def distance_correlation(x: torch.Tensor, y: torch.Tensor, squared: bool = False
     return distance_correlation_from_centred(centred_distances(x, eps), centred_distances(y, eps), squared, eps)
 
 
-def rbf_kernel_median(x: torch.Tensor) -> torch.Tensor:
-    """Gaussian kernel ``exp(−‖x_i − x_j‖² / (2σ²))`` with σ the median off-diagonal distance (detached).
+def median_sq_distance(x: torch.Tensor) -> torch.Tensor:
+    """Median of the off-diagonal squared distances between rows of ``x`` (detached): the bandwidth σ² of the
+    median heuristic (Gretton et al. 2008)."""
+    d2 = pairwise_sq_dists(x.detach())
+    n = d2.shape[0]
+    off = d2[~torch.eye(n, dtype=torch.bool, device=d2.device)]
+    return off.median().clamp_min(1e-12) if off.numel() else d2.new_tensor(1.0)
 
-    The median heuristic (Gretton et al. 2008) makes the kernel invariant to a global rescaling of ``x``.
+
+def rbf_kernel_median(x: torch.Tensor, sigma2: torch.Tensor | float | None = None) -> torch.Tensor:
+    """Gaussian kernel ``exp(−‖x_i − x_j‖² / (2σ²))``; σ² defaults to the (detached) median squared distance.
+
+    The median heuristic makes the kernel invariant to a global rescaling of ``x``; the bandwidth carries no gradient.
     """
     d2 = pairwise_sq_dists(x)
-    n = d2.shape[0]
-    off = d2.detach()[~torch.eye(n, dtype=torch.bool, device=d2.device)]
-    sigma2 = off.median().clamp_min(1e-12) if off.numel() else d2.new_tensor(1.0)
-    return torch.exp(-d2 / (2.0 * sigma2))
+    s2 = median_sq_distance(x) if sigma2 is None else sigma2
+    return torch.exp(-d2 / (2.0 * s2))
 
 
 def hsic_unbiased_from_kernels(k: torch.Tensor, l_mat: torch.Tensor) -> torch.Tensor:
@@ -89,7 +96,7 @@ def hsic_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return hsic_unbiased_from_kernels(rbf_kernel_median(x), rbf_kernel_median(y))
 
 
-def standardise(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def standardise(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     """Columns of ``x`` centred and scaled to unit (biased) standard deviation."""
     xc = x - x.mean(0, keepdim=True)
     return xc / (xc.pow(2).mean(0, keepdim=True) + eps).sqrt()

@@ -155,6 +155,8 @@ class SubspaceIndependence(nn.Module):
         """Training loss of the estimator's networks on DETACHED codes: summed CLUB negative log-likelihoods, or the
         TC discriminator's cross-entropy; zero for the closed-form estimators."""
         blocks = [b.detach() for b in self._blocks(z.detach())]
+        if not self.has_auxiliary:
+            return z.new_zeros(())
         if self.tc is not None:
             return self.tc.auxiliary_loss(torch.cat(blocks, dim=1))
         idx = {s.name: i for i, s in enumerate(self.chosen)}

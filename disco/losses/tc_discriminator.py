@@ -6,9 +6,10 @@ columns) independently across the batch. A discriminator ``D`` learns to tell jo
 (label 0); at its optimum its logit equals ``log q(z) / Π_s q(z_s)``, so the batch mean of the logit on joint codes
 estimates the total correlation TC = KL(q(z) ‖ Π_s q(z_s)).
 
-The penalty uses the discriminator with detached parameters; :meth:`TCDiscriminator.auxiliary_loss` recomputes
-everything on DETACHED codes, so its backward pass and optimiser step never touch the encoder's graph (which avoids
-the in-place modification errors of the naive FactorVAE implementation). Kim & Mnih use Adam(1e-4, betas=(0.5, 0.9))
+The penalty uses a detached snapshot (copy) of the discriminator's parameters, and
+:meth:`TCDiscriminator.auxiliary_loss` recomputes everything on DETACHED codes: the discriminator's backward pass and
+optimiser step never touch the encoder's graph, so they may run before or after the encoder's backward pass without the
+in-place modification errors of the naive FactorVAE implementation. Kim & Mnih use Adam(1e-4, betas=(0.5, 0.9))
 for the discriminator and γ ∈ [10, 100].
 """
 
@@ -55,7 +56,7 @@ class TCDiscriminator(nn.Module):
     def logits(self, z: torch.Tensor, detach_params: bool = False) -> torch.Tensor:
         """Discriminator logit ``log D/(1−D)`` per row, (B,)."""
         if detach_params:
-            params = {k: v.detach() for k, v in self.net.named_parameters()}
+            params = {k: v.detach().clone() for k, v in self.net.named_parameters()}
             return functional_call(self.net, params, (z,)).squeeze(-1)
         return self.net(z).squeeze(-1)
 

@@ -73,8 +73,6 @@ def stratified_log_weights(batch_size: int, dataset_size: int, device: torch.dev
     idx = torch.arange(m)
     w[idx, idx] = 1.0 / n
     w[idx, (idx + 1) % m] = (n - m + 1) / (n * (m - 1))
-    if m == 2:
-        w[idx, (idx + 1) % m] = 1.0 - 1.0 / n
     return w.log().to(device=device)
 
 
