@@ -1,0 +1,166 @@
+"""Lightning callbacks: periodic held-out evaluation through :mod:`metrics`, figures, and W&B/CSV logging of both.
+
+Hooks used are the Lightning 2 names (``on_train_batch_end(trainer, module, outputs, batch, batch_idx)`` and
+``on_train_end``); ``tests/train`` counts the calls so that a rename cannot silently switch evaluation off.
+Evaluation runs on rank 0 only, in eval mode, inside :func:`torch.random.fork_rng` so that it does not perturb the
+training random streams (an interrupted and resumed run stays identical to an uninterrupted one).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from disco.data.datasets import GroundTruthData
+from disco.models.subspaces import SubspaceSpec
+from disco.train import figures
+from disco.train.config import EvalConfig
+from metrics.types import MetricResult
+
+#: details of these metrics that are 2-D arrays are drawn as heatmaps (rows: latents, columns: factors).
+HEATMAP_METRICS = ("mig", "factor_activity")
+
+
+def flat_scores(results: dict[str, MetricResult]) -> dict[str, float]:
+    """``{metric: score}`` plus every finite scalar detail as ``metric/detail``."""
+    out: dict[str, float] = {}
+    for name, res in results.items():
+        out[name] = float(res.score)
+        for key, val in res.details.items():
+            if isinstance(val, int | float | np.number) and not isinstance(val, bool) and np.isfinite(val):
+                out[f"{name}/{key}"] = float(val)
+    return out
+
+
+class EvaluationCallback(pl.Callback):
+    """Scores the encoder on the held-out ``test`` split every ``every_n_steps`` and runs the final suite at the end.
+
+    ``history`` keeps ``(step, scores)`` of every evaluation and ``calls`` counts them; the final results are written
+    to ``<run_dir>/metrics.json`` and figures under ``<run_dir>/figures``.
+    """
+
+    def __init__(
+        self, data: GroundTruthData, cfg: EvalConfig, spec: SubspaceSpec, run_dir: Path, split_seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.data = data
+        self.cfg = cfg
+        self.spec = spec
+        self.run_dir = Path(run_dir)
+        self.split_seed = split_seed
+        self.calls = 0
+        self.history: list[tuple[int, dict[str, float]]] = []
+        self.final: dict[str, MetricResult] = {}
+        self.images: list[Path] = []
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        every, step = self.cfg.every_n_steps, int(trainer.global_step)
+        if every > 0 and step % every == 0 and step < int(trainer.max_steps) and trainer.is_global_zero:
+            self.evaluate(trainer, pl_module, self.cfg.periodic, self.cfg.num_samples, prefix="eval")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        from metrics.suite import AVAILABLE
+
+        names = list(self.cfg.final) or list(AVAILABLE)
+        self.final = self.evaluate(trainer, pl_module, names, 0, prefix="final")
+        scores = flat_scores(self.final)
+        path = self.run_dir / "metrics.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"step": int(trainer.global_step), "scores": scores}, indent=2))
+        tmp.replace(path)
+
+    def evaluate(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, names: list[str], num_samples: int, prefix: str
+    ) -> dict[str, MetricResult]:
+        """Score ``names`` on the held-out split (``num_samples`` rows of it, 0: all), log them and draw figures."""
+        from disco.evaluate import Representer, score_codes, select_rows
+
+        encoder: nn.Module = pl_module.encoder  # type: ignore[assignment]
+        was_training = encoder.training
+        encoder.eval()
+        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                rows = select_rows(len(self.data), "test", self.split_seed)
+                if 0 < num_samples < rows.size:
+                    rows = np.sort(np.random.default_rng(0).choice(rows, num_samples, replace=False))
+                represent = Representer(encoder, self.data, batch_size=512)
+                codes = represent.encode_rows(rows)
+                factors = self.data.classes[torch.as_tensor(rows)].cpu().numpy().astype(np.int64)
+                results = score_codes(
+                    names,
+                    codes,
+                    factors,
+                    factor_names=self.data.factors.names,
+                    represent=represent if self.data.on_grid else None,
+                    factor_sizes=self.data.factors.sizes,
+                    subspaces=self.spec,
+                    overrides=self.cfg.overrides,
+                )
+                step = int(trainer.global_step)
+                scores = flat_scores(results)
+                self.calls += 1
+                self.history.append((step, scores))
+                for logger in trainer.loggers:
+                    logger.log_metrics({f"{prefix}/{k}": v for k, v in scores.items()}, step=step)
+                if self.cfg.images:
+                    self._figures(trainer, pl_module, results, codes, prefix, step)
+        finally:
+            encoder.train(was_training)
+        return results
+
+    def _figures(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        results: dict[str, MetricResult],
+        codes: np.ndarray,
+        prefix: str,
+        step: int,
+    ) -> None:
+        out_dir = self.run_dir / "figures"
+        made: list[tuple[str, Path]] = []
+        labels = figures.latent_labels(self.spec)
+        for metric in HEATMAP_METRICS:
+            res = results.get(metric)
+            for key, val in ({} if res is None else res.details).items():
+                arr = np.asarray(val) if isinstance(val, np.ndarray | list) else None
+                if arr is None or arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+                    continue
+                if arr.shape == (len(self.data.factors.names), len(labels)):
+                    arr = arr.T
+                rows = labels if arr.shape[0] == len(labels) else [str(i) for i in range(arr.shape[0])]
+                cols = self.data.factors.names if arr.shape[1] == len(self.data.factors.names) else range(arr.shape[1])
+                path = out_dir / f"{prefix}_{metric}_{key}_step{step:07d}.png"
+                made.append(
+                    (
+                        f"{prefix}/{metric}/{key}",
+                        figures.save_heatmap(arr, rows, [str(c) for c in cols], f"{metric} {key} (step {step})", path),
+                    )
+                )
+        decoder = getattr(pl_module, "decoder", None)
+        if decoder is not None:
+            base = torch.as_tensor(np.median(codes, axis=0), dtype=torch.float32, device=pl_module.device)
+            grids = figures.traversal_images(decoder, base, self.spec, steps=self.cfg.traversal_steps)
+            for name, grid in grids.items():
+                path = out_dir / f"{prefix}_traversal_{name}_step{step:07d}.png"
+                made.append(
+                    (f"{prefix}/traversal/{name}", figures.save_image(grid, path, f"traversal {name} (step {step})"))
+                )
+        self.images.extend(p for _, p in made)
+        for logger in trainer.loggers:
+            log_image = getattr(logger, "log_image", None)
+            if log_image is not None:
+                for key, path in made:
+                    log_image(key=key, images=[str(path)], step=step)

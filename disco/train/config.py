@@ -1,0 +1,221 @@
+"""Typed configuration of a training run: one dataclass per section, validated by jsonargparse (see :mod:`.cli`).
+
+Every key has a default, so a YAML file only names what it changes. Loss terms live under ``objective``; a term is on
+when its ``weight`` is non-zero. ``model.subspaces`` uses the :meth:`SubspaceSpec.parse` syntax
+(``"shape=2,scale=1,free=2"``: names starting with ``free`` are untied, the others tie to the same-named factor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+PairMode = Literal["share_one", "change_one", "random_subset", "single"]
+
+
+@dataclass
+class ScheduleConfig:
+    """How a term's weight evolves with the step (see :mod:`disco.train.schedules`).
+
+    ``constant``: always the weight. ``linear``: from ``start``·weight to weight over ``warmup_steps`` (after
+    ``delay_steps`` at ``start``). ``cyclic``: the cyclical annealing of Fu et al. 2019 (NAACL): ``cycles`` ramps
+    from ``start`` to 1 over ``ratio`` of each cycle of ``period`` steps, then flat at 1.
+    """
+
+    kind: Literal["constant", "linear", "cyclic"] = "constant"
+    start: float = 0.0
+    warmup_steps: int = 0
+    delay_steps: int = 0
+    period: int = 10000
+    ratio: float = 0.5
+
+
+@dataclass
+class ContrastiveConfig:
+    """Per-subspace contrastive term (NT-Xent of Chen et al. 2020 restricted to the subspace of each shared factor)."""
+
+    weight: float = 1.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    temperature: float = 0.1
+    similarity: Literal["auto", "cosine", "neg_sq_dist"] = "auto"
+    symmetric: bool = True
+    mask_same_value: bool = True
+    gather_distributed: bool = True
+
+
+@dataclass
+class LocalisationConfig:
+    """Change localisation: a pair's code should change only in the subspaces of the factors that changed."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+
+@dataclass
+class IndependenceConfig:
+    """Mutual-information penalty between subspaces; ``club`` and ``tc`` train an auxiliary net with ``optim.aux_lr``."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    estimator: Literal["dcor", "hsic", "crosscov", "club", "tc"] = "dcor"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VAEConfig:
+    """β-VAE branch (Higgins et al. 2017); ``capacity_max`` gives the annealed VAE of Burgess et al. 2018 and ``tc_beta``
+    the β-TCVAE of Chen et al. 2018. ``weight`` scales the whole ELBO term."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    beta: float = 1.0
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    capacity_max: float | None = None
+    capacity_gamma: float = 1000.0
+    capacity_steps: int = 100000
+    tc_beta: float | None = None
+
+
+@dataclass
+class AlignmentConfig:
+    """Aligns the batch of codes with samples of the prior N(0, I): MMD as in InfoVAE (Zhao et al. 2019) or CORAL
+    (Sun & Saenko 2016)."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    kind: Literal["mmd", "coral"] = "mmd"
+
+
+@dataclass
+class ObjectiveConfig:
+    """The loss terms; the attribute names are the keys of :data:`disco.train.objective.TERMS`."""
+
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    localisation: LocalisationConfig = field(default_factory=LocalisationConfig)
+    independence: IndependenceConfig = field(default_factory=IndependenceConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+
+
+@dataclass
+class DataConfig:
+    """Dataset (a name such as ``dsprites`` or a file path) and pair sampling.
+
+    Pairs are drawn from the ``train`` part of :func:`disco.data.splits.split_indices` (seed ``split_seed``); evaluation
+    scores the held-out ``test`` part. ``batch_size`` is per device (a DDP run of N devices steps on N× as many pairs).
+    """
+
+    dataset: str = "dsprites"
+    split_seed: int = 0
+    pair_mode: PairMode = "share_one"
+    batch_size: int = 64
+    steps_per_epoch: int = 1000
+
+
+@dataclass
+class ModelConfig:
+    """Encoder/decoder by factory name (:func:`disco.models.factory.build_encoder`) and the subspace split."""
+
+    encoder: str = "conv64"
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    decoder: str = "conv64"
+    decoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    subspaces: str = "shape=2,scale=1,orientation=2,pos_x=1,pos_y=1,free=3"
+
+
+@dataclass
+class OptimConfig:
+    """Adam for the model; ``aux_lr``/``aux_betas``/``aux_steps`` for auxiliary nets (CLUB, TC discriminator)."""
+
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    aux_lr: float = 1e-4
+    aux_betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
+    aux_steps: int = 1
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning Trainer settings; ``precision: bf16-mixed`` on GPU, ``strategy: ddp`` for several devices/nodes.
+
+    ``nan_check_every``: how often (steps) the accumulated non-finite flag is read on the host (one sync each time; a
+    checkpoint save always checks first, so a saved checkpoint is never poisoned).
+    """
+
+    max_steps: int = 20000
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    log_every_n_steps: int = 50
+    nan_check_every: int = 100
+    progress_bar: bool = True
+    deterministic: bool = False
+
+
+@dataclass
+class CheckpointConfig:
+    """Periodic checkpoints every ``every_n_steps`` (``keep``: how many to keep, -1 all) plus ``last.ckpt``."""
+
+    every_n_steps: int = 1000
+    keep: int = 2
+    save_last: bool = True
+
+
+@dataclass
+class EvalConfig:
+    """Held-out evaluation through :func:`metrics.suite.run_suite`: ``periodic`` metrics every ``every_n_steps``
+    (0 disables), the ``final`` suite at the end (empty list: every available metric)."""
+
+    every_n_steps: int = 2000
+    periodic: list[str] = field(default_factory=lambda: ["mig", "factor_activity", "probes"])
+    final: list[str] = field(default_factory=list)
+    num_samples: int = 10000
+    images: bool = True
+    traversal_steps: int = 8
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WandbConfig:
+    """Weights & Biases through Lightning's WandbLogger; ``mode: auto`` is offline unless a login is configured."""
+
+    project: str = "disco"
+    entity: str | None = None
+    mode: Literal["auto", "online", "offline"] = "auto"
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run."""
+
+    seed: int = 0
+    run_dir: str = "runs/disco"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: Literal["wandb", "csv", "none"] = "wandb"
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+def to_plain(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as nested dicts/lists/str/numbers only (safe for ``torch.load(weights_only=True)`` and W&B)."""
+    return _plain(asdict(cfg))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return str(obj)

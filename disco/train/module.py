@@ -1,0 +1,164 @@
+"""The LightningModule: encoder (+ decoder) and the objective assembled from configuration.
+
+A training step encodes both views of the pair batch in ONE concatenated pass, takes the codes (reparameterised
+``mean + σ·ε`` when the β-VAE branch of Higgins et al. 2017 is on, the means otherwise), evaluates the terms and steps
+on their weighted sum. Optimisation is manual so that auxiliary networks (CLUB of Cheng et al. 2020, the TC
+discriminator of Kim & Mnih 2018) get their own optimiser; only the model optimiser counts as a Lightning step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from disco.data.pairs import PairBatch
+from disco.models.factory import build_decoder, build_encoder
+from disco.models.subspaces import SubspaceSpec
+from disco.train.config import TrainConfig, to_plain
+from disco.train.guard import FiniteGuard
+from disco.train.objective import Objective, ObjectiveOutput
+from disco.train.step import StepInputs, TermContext
+
+
+class DiscoModule(pl.LightningModule):
+    """Trains an encoder with named subspaces; see :mod:`disco.train.objective` for the terms."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        factor_names: tuple[str, ...],
+        num_channels: int,
+        dataset_size: int,
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.automatic_optimization = False
+        self.factor_names = tuple(factor_names)
+        self.spec = SubspaceSpec.parse(cfg.model.subspaces)
+        self.spec.validate(self.factor_names)
+        self.encoder_kwargs: dict[str, Any] = {
+            "in_channels": num_channels,
+            "latent_dim": self.spec.dim,
+            **cfg.model.encoder_kwargs,
+        }
+        self.encoder = build_encoder(cfg.model.encoder, **self.encoder_kwargs)
+        self.decoder: nn.Module | None = None
+        if cfg.objective.vae.weight != 0.0 and cfg.model.decoder:
+            dec_kwargs = {"latent_dim": self.spec.dim, "out_channels": num_channels, **cfg.model.decoder_kwargs}
+            self.decoder = build_decoder(cfg.model.decoder, **dec_kwargs)
+        ctx = TermContext(self.spec, self.factor_names, int(dataset_size), self.decoder is not None)
+        self.objective = Objective(cfg.objective, ctx)
+        self.guard = FiniteGuard(("loss", *self.objective.names), cfg.trainer.nan_check_every)
+        self._noise: torch.Generator | None = None
+        self._noise_state: torch.Tensor | None = None
+
+    # ----------------------------------------------------------------------------------------------- forward pieces
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, logvar)`` of images ``x`` (B, C, 64, 64)."""
+        mean, logvar = self.encoder(x)
+        return mean, logvar
+
+    def _epsilon(self, like: torch.Tensor) -> torch.Tensor:
+        """Standard normal noise for the rows of ``like`` (both views stacked), drawn for the whole DDP world from a
+        generator seeded identically on every rank and sliced by rank: N ranks reproduce one process's N× batch."""
+        if self._noise is None or self._noise.device != like.device:
+            self._noise = torch.Generator(device=like.device)
+            self._noise.manual_seed(self.cfg.seed + 7919)
+            if self._noise_state is not None:
+                self._noise.set_state(self._noise_state)
+        world, rank = (1, 0) if self._trainer is None else (self.trainer.world_size, self.trainer.global_rank)
+        b = like.shape[0] // 2
+        full = torch.randn((2, world * b, like.shape[1]), generator=self._noise, device=like.device, dtype=like.dtype)
+        return full[:, rank * b : (rank + 1) * b].reshape(like.shape)
+
+    def step_inputs(self, batch: PairBatch, step: int) -> StepInputs:
+        """Encode both views in one pass and build the inputs of the objective."""
+        x = torch.cat([batch.x_a, batch.x_b], dim=0)
+        mean, logvar = self.encode(x)
+        z = mean
+        if self.objective.needs_reparameterisation:
+            z = mean + torch.exp(0.5 * logvar) * self._epsilon(mean)
+        decode = self.decoder.forward if self.decoder is not None else None
+        return StepInputs(batch, x, mean, logvar, z, step, decode)
+
+    # ----------------------------------------------------------------------------------------------- training
+    def training_step(self, batch: PairBatch, batch_idx: int) -> torch.Tensor:
+        step = int(self.global_step)
+        inputs = self.step_inputs(batch, step)
+        out: ObjectiveOutput = self.objective(inputs)
+        optimizers = self.optimizers()
+        opts = optimizers if isinstance(optimizers, list) else [optimizers]
+        main = opts[0]
+        main.zero_grad()
+        self.manual_backward(out.total)
+        if self.cfg.optim.grad_clip is not None:
+            self.clip_gradients(
+                main.optimizer, gradient_clip_val=self.cfg.optim.grad_clip, gradient_clip_algorithm="norm"
+            )
+        main.step()
+        values = out.log_values()
+        if len(opts) > 1:
+            values["aux/loss"] = self._auxiliary_update(opts[1].optimizer, inputs.z)
+        self.guard.update([out.total.detach(), *(t.loss.detach() for t in out.terms.values())], step)
+        self.guard.maybe_check(step)
+        bar = {"loss", *(f"{n}/weighted" for n in out.terms)}
+        self.log_dict({f"train/{k}": v for k, v in values.items() if k not in bar}, on_step=True, on_epoch=False)
+        self.log_dict({k: values[k] for k in sorted(bar)}, on_step=True, on_epoch=False, prog_bar=True)
+        return out.total.detach()
+
+    def _auxiliary_update(self, optimizer: torch.optim.Optimizer, z: torch.Tensor) -> torch.Tensor:
+        """``optim.aux_steps`` steps of the auxiliary nets on detached codes (the raw optimiser: not a Lightning step)."""
+        loss = z.new_zeros(())
+        for _ in range(self.cfg.optim.aux_steps):
+            optimizer.zero_grad(set_to_none=True)
+            loss = self.objective.auxiliary_loss(z.detach())
+            loss.backward()
+            optimizer.step()
+        return loss.detach()
+
+    def configure_optimizers(self) -> Any:
+        o = self.cfg.optim
+        aux = self.objective.auxiliary_parameters()
+        aux_ids = {id(p) for p in aux}
+        main_params = [p for p in self.parameters() if id(p) not in aux_ids and p.requires_grad]
+        main = torch.optim.Adam(main_params, lr=o.lr, betas=(o.betas[0], o.betas[1]), weight_decay=o.weight_decay)
+        if not aux:
+            return main
+        return [main, torch.optim.Adam(aux, lr=o.aux_lr, betas=(o.aux_betas[0], o.aux_betas[1]))]
+
+    def on_train_end(self) -> None:
+        self.guard.check(int(self.global_step))
+
+    # ----------------------------------------------------------------------------------------------- checkpoints
+    def disco_metadata(self) -> dict[str, Any]:
+        """The checkpoint contract's ``ckpt["disco"]`` entry (plain types only)."""
+        return {
+            "encoder": {"name": self.cfg.model.encoder, "kwargs": dict(self.encoder_kwargs)},
+            "subspaces": self.spec.to_dict(),
+            "factor_names": list(self.factor_names),
+            "dataset": self.cfg.data.dataset,
+            "config": to_plain(self.cfg),
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.guard.check(int(self.global_step))
+        checkpoint["disco"] = self.disco_metadata()
+        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+        if self._noise is not None:
+            rng["noise"] = self._noise.get_state()
+        if torch.cuda.is_available() and self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        checkpoint["disco_rng"] = rng
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("disco_rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"].cpu())
+        if "noise" in rng:
+            self._noise_state = rng["noise"].cpu()
+            self._noise = None
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng["cuda"].cpu())

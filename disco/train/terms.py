@@ -1,0 +1,166 @@
+"""Adapters from :class:`~disco.train.step.StepInputs` to each loss module of :mod:`disco.losses` (one builder each).
+
+The builders are registered in :data:`disco.train.objective.TERMS`. Loss modules are imported inside the builders so
+that a run only imports what it uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from disco.errors import ConfigError
+from disco.losses.base import LossOutput
+from disco.train.config import (
+    AlignmentConfig,
+    ContrastiveConfig,
+    IndependenceConfig,
+    LocalisationConfig,
+    VAEConfig,
+)
+from disco.train.step import StepInputs, TermContext
+
+
+class ContrastiveTerm(nn.Module):
+    """Per-subspace contrastive loss on the two views (:class:`disco.losses.contrastive.SubspaceContrastive`)."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        b = inputs.batch
+        out: LossOutput = self.loss(inputs.z_a, inputs.z_b, b.shared, b.classes_a, b.classes_b)
+        return out
+
+
+def build_contrastive(cfg: ContrastiveConfig, ctx: TermContext) -> nn.Module:
+    from disco.losses.contrastive import SubspaceContrastive
+
+    return ContrastiveTerm(
+        SubspaceContrastive(
+            ctx.spec,
+            ctx.factor_names,
+            temperature=cfg.temperature,
+            similarity=cfg.similarity,
+            symmetric=cfg.symmetric,
+            mask_same_value=cfg.mask_same_value,
+            gather_distributed=cfg.gather_distributed,
+        )
+    )
+
+
+class LocalisationTerm(nn.Module):
+    """Which subspace changed between the views (:class:`disco.losses.localisation.ChangeLocalisation`)."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        out: LossOutput = self.loss(inputs.z_a, inputs.z_b, inputs.batch.shared)
+        return out
+
+
+def build_localisation(cfg: LocalisationConfig, ctx: TermContext) -> nn.Module:
+    from disco.losses.localisation import ChangeLocalisation
+
+    return LocalisationTerm(ChangeLocalisation(ctx.spec, ctx.factor_names))
+
+
+class IndependenceTerm(nn.Module):
+    """Dependence penalty between subspaces on the codes of both views
+    (:class:`disco.losses.independence.SubspaceIndependence`); exposes the estimator's auxiliary networks."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        out: LossOutput = self.loss(inputs.z)
+        return out
+
+    def auxiliary_parameters(self) -> list[nn.Parameter]:
+        fn: Any = self.loss.auxiliary_parameters
+        params: list[nn.Parameter] = fn()
+        return params
+
+    def auxiliary_loss(self, z: torch.Tensor) -> torch.Tensor:
+        fn: Any = self.loss.auxiliary_loss
+        out: torch.Tensor = fn(z)
+        return out
+
+
+def build_independence(cfg: IndependenceConfig, ctx: TermContext) -> nn.Module:
+    from disco.losses.independence import SubspaceIndependence
+
+    return IndependenceTerm(SubspaceIndependence(ctx.spec, cfg.estimator, **_kwargs(cfg.kwargs, "independence")))
+
+
+class VAETerm(nn.Module):
+    """Negative ELBO of both views (:class:`disco.losses.vae.VAELoss`); decodes the sampled codes."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        if inputs.decode is None:
+            raise ConfigError("the vae term needs a decoder; set model.decoder (e.g. conv64)")
+        logits = inputs.decode(inputs.z)
+        out: LossOutput = self.loss(inputs.x, logits, inputs.mean, inputs.logvar, inputs.z, inputs.step)
+        return out
+
+
+def build_vae(cfg: VAEConfig, ctx: TermContext) -> nn.Module:
+    from disco.losses.vae import CapacitySchedule, VAELoss
+
+    if not ctx.has_decoder:
+        raise ConfigError("objective.vae.weight > 0 needs a decoder; set model.decoder (e.g. conv64)")
+    capacity = None
+    if cfg.capacity_max is not None:
+        capacity = CapacitySchedule(cfg.capacity_max, cfg.capacity_gamma, cfg.capacity_steps)
+    return VAETerm(
+        VAELoss(
+            likelihood=cfg.likelihood,
+            beta=cfg.beta,
+            capacity=capacity,
+            tc_beta=cfg.tc_beta,
+            dataset_size=ctx.dataset_size,
+        )
+    )
+
+
+class AlignmentTerm(nn.Module):
+    """Matches the batch of codes to samples of the prior N(0, I): MMD (Zhao et al. 2019, InfoVAE) or CORAL
+    (Sun & Saenko 2016). Prior samples come from the codes' own random stream, so resumed runs repeat them."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        z = inputs.z
+        prior = torch.randn(z.shape, device=z.device, dtype=z.dtype)
+        out = self.loss(z, prior)
+        if isinstance(out, LossOutput):
+            return out
+        return LossOutput(out, {"raw": out.detach()})
+
+
+def build_alignment(cfg: AlignmentConfig, ctx: TermContext) -> nn.Module:
+    if cfg.kind == "mmd":
+        from disco.losses.mmd import MMDLoss
+
+        return AlignmentTerm(MMDLoss())
+    from disco.losses.coral import CORALLoss
+
+    return AlignmentTerm(CORALLoss())
+
+
+def _kwargs(kwargs: dict[str, Any], term: str) -> dict[str, Any]:
+    if not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
+        raise ConfigError(f"objective.{term}.kwargs keys must be argument names, got {sorted(map(str, kwargs))}")
+    return dict(kwargs)
