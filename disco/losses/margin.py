@@ -12,13 +12,17 @@ from disco.errors import ConfigError
 from disco.losses.base import LossOutput
 
 
-def margin_contrastive_loss(
-    z_a: torch.Tensor, z_b: torch.Tensor, same: torch.Tensor, margin: float, eps: float = 1e-12
-) -> torch.Tensor:
+def safe_sqrt(sq: torch.Tensor) -> torch.Tensor:
+    """Square root whose gradient at 0 is 0 instead of infinite (coincident points)."""
+    positive = sq > 0
+    return torch.where(positive, torch.where(positive, sq, torch.ones_like(sq)).sqrt(), torch.zeros_like(sq))
+
+
+def margin_contrastive_loss(z_a: torch.Tensor, z_b: torch.Tensor, same: torch.Tensor, margin: float) -> torch.Tensor:
     """Per-pair ``0.5 d^2`` for similar pairs and ``0.5 max(0, margin - d)^2`` for dissimilar ones, ``d`` euclidean
-    (its square root clamped at ``eps`` so the gradient at d = 0 is finite)."""
+    (with a zero gradient at d = 0)."""
     sq = (z_a - z_b).pow(2).sum(dim=1)
-    push = F.relu(margin - sq.clamp_min(eps).sqrt()).pow(2)
+    push = F.relu(margin - safe_sqrt(sq)).pow(2)
     return 0.5 * torch.where(same.bool(), sq, push)
 
 

@@ -24,11 +24,15 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def median_bandwidth(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Median heuristic: ``sqrt(median ||u - v||^2)`` over distinct pairs of the pooled sample (detached)."""
+    """Median heuristic: ``sqrt(median ||u - v||^2)`` over distinct pairs of the pooled sample (detached; the median of
+    an even count is the mean of the two middle values, as in NumPy)."""
     z = torch.cat([x, y]).detach()
     d = squared_distances(z, z)
     iu = torch.triu_indices(z.shape[0], z.shape[0], offset=1, device=z.device)
-    return d[iu[0], iu[1]].median().clamp_min(1e-12).sqrt()
+    values = d[iu[0], iu[1]].sort().values
+    k = values.numel()
+    median = values[k // 2] if k % 2 else 0.5 * (values[k // 2 - 1] + values[k // 2])
+    return median.clamp_min(1e-12).sqrt()
 
 
 def gaussian_kernel(sq_dist: torch.Tensor, bandwidths: torch.Tensor) -> torch.Tensor:

@@ -13,13 +13,14 @@ from torch import nn
 
 from disco.errors import ConfigError
 from disco.losses.base import LossOutput
+from disco.losses.margin import safe_sqrt
 from disco.losses.miners import Miner, get_miner
 
 DISTANCES = ("euclidean", "squared", "cosine")
 
 
-def pairwise_distance(x: torch.Tensor, kind: str = "euclidean", eps: float = 1e-12) -> torch.Tensor:
-    """``(N, N)`` distances: ``euclidean`` (square root clamped at ``eps`` so the gradient at 0 is finite),
+def pairwise_distance(x: torch.Tensor, kind: str = "euclidean") -> torch.Tensor:
+    """``(N, N)`` distances: ``euclidean`` (zero gradient where two points coincide),
     ``squared`` euclidean, or ``cosine`` (1 - cosine similarity)."""
     if kind == "cosine":
         xn = F.normalize(x, dim=1)
@@ -28,7 +29,7 @@ def pairwise_distance(x: torch.Tensor, kind: str = "euclidean", eps: float = 1e-
     if kind == "squared":
         return sq
     if kind == "euclidean":
-        return sq.clamp_min(eps).sqrt()
+        return safe_sqrt(sq)
     raise ConfigError(f"unknown distance {kind!r}; use one of {', '.join(DISTANCES)}")
 
 
