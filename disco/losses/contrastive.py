@@ -173,6 +173,11 @@ class SubspaceContrastive(nn.Module):
                 f"shared has shape {tuple(shared.shape)}, expected ({b}, {len(self.factor_names)}) for factors "
                 f"{self.factor_names}"
             )
+        if (classes_a is None) != (classes_b is None):
+            raise ConfigError("give both classes_a and classes_b (or neither) to the contrastive loss")
+        for c in (classes_a, classes_b):
+            if c is not None and c.shape != shared.shape:
+                raise ConfigError(f"classes have shape {tuple(c.shape)}, expected {tuple(shared.shape)} like shared")
         with_classes = classes_a is not None and classes_b is not None
         distributed = self.gather_distributed and is_distributed()
         world = torch.distributed.get_world_size() if distributed else 1

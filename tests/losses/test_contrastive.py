@@ -220,3 +220,12 @@ def test_bad_inputs_raise_config_errors():
         loss_fn(torch.randn(4, 5), torch.randn(4, 5), torch.ones(4, 4, dtype=torch.bool))
     with pytest.raises(ConfigError):
         loss_fn(torch.randn(4, 8), torch.randn(4, 8), torch.ones(4, 3, dtype=torch.bool))
+    shared = torch.ones(4, 4, dtype=torch.bool)
+    with pytest.raises(ConfigError):
+        loss_fn(torch.randn(4, 8), torch.randn(4, 8), shared, torch.zeros(4, 4, dtype=torch.long))
+    with pytest.raises(ConfigError):
+        loss_fn(torch.randn(4, 8), torch.randn(4, 8), shared, torch.zeros(4, 3), torch.zeros(4, 3))
+    with pytest.raises(ConfigError):
+        SubspaceContrastive(SPEC, FACTORS, weights={"colour": 2.0})
+    with pytest.raises(ConfigError):
+        SubspaceContrastive(SubspaceSpec.parse("free=3"), FACTORS)
