@@ -10,7 +10,7 @@ import torch
 from scipy.special import logsumexp
 
 from disco.errors import ConfigError
-from disco.losses.contrastive import SubspaceContrastive, multi_positive_nce, view_masks
+from disco.losses.contrastive import SubspaceContrastive, multi_positive_nce, resolve_similarity, view_masks
 from disco.models.subspaces import SubspaceSpec
 
 FACTORS = ["shape", "scale", "orient", "pos"]
@@ -229,3 +229,14 @@ def test_bad_inputs_raise_config_errors():
         SubspaceContrastive(SPEC, FACTORS, weights={"colour": 2.0})
     with pytest.raises(ConfigError):
         SubspaceContrastive(SubspaceSpec.parse("free=3"), FACTORS)
+
+
+def test_auto_similarity_is_cosine_from_width_three():
+    assert [resolve_similarity("auto", w) for w in (1, 2, 3, 8)] == ["neg_sq_dist", "neg_sq_dist", "cosine", "cosine"]
+    assert resolve_similarity("cosine", 1) == "cosine"
+    za, zb, shared, _, _ = make_batch(6, torch.float64, seed=4)
+    shared[:] = True
+    base = SubspaceContrastive(SPEC, FACTORS)(za, zb, shared).diagnostics
+    scaled = SubspaceContrastive(SPEC, FACTORS)(za * 3, zb * 3, shared).diagnostics
+    assert scaled["raw/shape"].item() == pytest.approx(base["raw/shape"].item(), rel=1e-12)  # cosine: scale-free
+    assert scaled["raw/scale"].item() != pytest.approx(base["raw/scale"].item())  # squared distance is not
