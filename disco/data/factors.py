@@ -30,14 +30,18 @@ class FactorSpace:
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.sizes):
-            raise ConfigError(f"factor space has {len(self.names)} names but {len(self.sizes)} sizes; give one size per name")
+            raise ConfigError(
+                f"factor space has {len(self.names)} names but {len(self.sizes)} sizes; give one size per name"
+            )
         if len(set(self.names)) != len(self.names):
             raise ConfigError(f"factor names {self.names} repeat; give each factor a unique name")
         if any(s < 1 for s in self.sizes):
             raise ConfigError(f"factor sizes {self.sizes} must all be >= 1")
         if not self.values:
             object.__setattr__(self, "values", tuple(np.arange(s, dtype=np.float64) for s in self.sizes))
-        if len(self.values) != len(self.sizes) or any(len(v) != s for v, s in zip(self.values, self.sizes)):
+        if len(self.values) != len(self.sizes) or any(
+            len(v) != s for v, s in zip(self.values, self.sizes, strict=False)
+        ):
             raise ConfigError("factor values must give exactly one value per class of each factor")
 
     @property
@@ -89,11 +93,13 @@ class FactorSpace:
         """The sub-grid that keeps every ``steps[k]``-th class of factor ``k`` (steps must divide the sizes)."""
         if len(steps) != self.num_factors:
             raise ConfigError(f"need one subsample step per factor ({self.num_factors}), got {len(steps)}")
-        for name, size, step in zip(self.names, self.sizes, steps):
+        for name, size, step in zip(self.names, self.sizes, steps, strict=True):
             if step < 1 or size % step:
-                raise ConfigError(f"subsample step {step} for factor {name!r} does not divide its size {size}; pick a divisor of {size}")
+                raise ConfigError(
+                    f"subsample step {step} for factor {name!r} does not divide its size {size}; pick a divisor of {size}"
+                )
         return FactorSpace(
             self.names,
-            tuple(s // st for s, st in zip(self.sizes, steps)),
-            tuple(v[::st] for v, st in zip(self.values, steps)),
+            tuple(s // st for s, st in zip(self.sizes, steps, strict=True)),
+            tuple(v[::st] for v, st in zip(self.values, steps, strict=True)),
         )

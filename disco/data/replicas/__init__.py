@@ -10,7 +10,9 @@ from disco.errors import DataError
 REPLICAS = ("dsprites", "shapes3d")
 
 
-def make_replica(name: str, out_path: str | Path, subsample: Mapping[str, int] | None = None, *, force: bool = False) -> Path:
+def make_replica(
+    name: str, out_path: str | Path, subsample: Mapping[str, int] | None = None, *, force: bool = False
+) -> Path:
     """Render the replica of dataset ``name`` ("dsprites" or "shapes3d") to ``out_path`` (atomic) and return the path."""
     if name == "dsprites":
         from disco.data.replicas.dsprites import make_dsprites

@@ -114,7 +114,7 @@ def replica_attrs(dataset: str, space: FactorSpace, steps: Sequence[int]) -> dic
     return {
         "disco_dataset": dataset,
         "disco_generator": f"disco.data.replicas.{dataset}",
-        "disco_subsample": json.dumps({n: s for n, s in zip(space.names, steps) if s != 1}),
+        "disco_subsample": json.dumps({n: s for n, s in zip(space.names, steps, strict=True) if s != 1}),
         "factor_names": json.dumps(list(sub.names)),
         "factor_sizes": json.dumps(list(sub.sizes)),
     }

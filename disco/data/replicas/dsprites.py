@@ -27,7 +27,7 @@ WINDOW = 26  # side of the patch that can hold sprite pixels (largest sprite rad
 _EPS = 1e-4  # boundary tolerance so that exact symmetries (a square turned by 90°) render identically
 
 
-def sprite_centre(pos: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+def sprite_centre(pos: torch.Tensor) -> torch.Tensor:
     """Pixel coordinate of the sprite centre for a position value in [0, 1]."""
     return MARGIN + pos * (SIZE - 2 * MARGIN)
 

@@ -100,7 +100,9 @@ def _closest(*hits: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return ts[best, rows], normals[best, rows]
 
 
-def intersect_object(o: np.ndarray, d: np.ndarray, shape: int, scale: float, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+def intersect_object(
+    o: np.ndarray, d: np.ndarray, shape: int, scale: float, angle_deg: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Distance along each ray to the object (inf on a miss) and the world-space unit normal at the hit."""
     angle = np.radians(angle_deg)
     lo, ld = _rot_y(o, -angle), _rot_y(d, -angle)
@@ -173,8 +175,8 @@ def geometry_maps(space: FactorSpace = SHAPES3D, steps: tuple[int, ...] = (1,) *
     for scale in scales:
         for shape in shapes:
             for angle in angles:
-                t_obj, n_obj = intersect_object(o, d, int(round(shape)), float(scale), float(angle))
-                t_shadow, _ = intersect_object(p_bg + 1e-4 * to_light, to_light, int(round(shape)), float(scale), float(angle))
+                t_obj, n_obj = intersect_object(o, d, int(shape), float(scale), float(angle))
+                t_shadow, _ = intersect_object(p_bg + 1e-4 * to_light, to_light, int(shape), float(scale), float(angle))
                 shade = np.where(t_shadow < light_dist, AMBIENT, shade_bg)
                 hit = t_obj < t_bg
                 shade_obj = _lambert(o + np.where(hit, t_obj, 0.0)[:, None] * d, np.where(hit[:, None], n_obj, 0.0))
