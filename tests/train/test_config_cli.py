@@ -1,0 +1,99 @@
+"""Config parsing: YAML bases, overrides, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from disco.cli import main as disco_main
+from disco.train.cli import all_keys, parse_config
+from disco.train.config import TrainConfig
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))
+def test_every_shipped_config_parses(path: Path) -> None:
+    cfg = parse_config(["--config", str(path)])
+    assert isinstance(cfg, TrainConfig)
+
+
+def test_base_merge_and_overrides(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump({"seed": 3, "objective": {"vae": {"weight": 1.0, "beta": 2.0}}}))
+    child = tmp_path / "child.yaml"
+    child.write_text(yaml.safe_dump({"base": "base.yaml", "objective": {"vae": {"beta": 4.0}}}))
+    cfg = parse_config(["--config", str(child), "--objective.vae.tc_beta", "6", "--set", "trainer.max_steps=7"])
+    assert cfg.seed == 3
+    assert cfg.objective.vae.weight == 1.0 and cfg.objective.vae.beta == 4.0 and cfg.objective.vae.tc_beta == 6.0
+    assert cfg.trainer.max_steps == 7
+
+
+def test_baselines_zero_other_weights() -> None:
+    cfg = parse_config(["--config", str(REPO / "configs" / "betatcvae.yaml")])
+    o = cfg.objective
+    assert (o.contrastive.weight, o.localisation.weight, o.independence.weight) == (0.0, 0.0, 0.0)
+    assert o.vae.weight == 1.0 and o.vae.tc_beta == 6.0
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = disco_main(["train", *args])
+    return code, capsys.readouterr().err
+
+
+def test_unknown_key_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "--objective.vae.bta", "4")
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: unknown config key objective.vae.bta")
+    assert "objective.vae.beta" in err  # the suggested fix
+
+
+def test_unknown_key_in_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("trainer:\n  max_stepz: 3\n")
+    code, err = _run(capsys, "--config", str(path))
+    assert code == 2 and err.count("\n") == 1
+    assert "trainer.max_stepz" in err and "trainer.max_steps" in err
+
+
+def test_wrong_type_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "--set", "data.batch_size=many")
+    assert code == 2 and err.count("\n") == 1
+    assert "data.batch_size" in err and "int" in err and "'many'" in err
+
+
+def test_wrong_literal_names_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "--objective.independence.estimator", "mine")
+    assert code == 2 and err.count("\n") == 1
+    assert "objective.independence.estimator" in err and "dcor" in err
+
+
+def test_print_config_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
+    assert disco_main(["train", "--config", str(REPO / "configs" / "quickstart.yaml"), "--print-config"]) == 0
+    dumped = yaml.safe_load(capsys.readouterr().out)
+    assert (
+        dumped["trainer"]["max_steps"]
+        == parse_config(["--config", str(REPO / "configs/quickstart.yaml")]).trainer.max_steps
+    )
+    assert "base" not in dumped
+
+
+def test_all_keys_lists_nested_keys() -> None:
+    keys = all_keys()
+    assert "objective.vae.schedule.warmup_steps" in keys and "trainer.precision" in keys
+
+
+def test_console_exit_code_is_2() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "disco.cli", "train", "--trainer.max_step", "3"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "trainer.max_steps" in proc.stderr
