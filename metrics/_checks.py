@@ -77,10 +77,10 @@ def require_samples(n: int, needed: int, metric: str) -> None:
         )
 
 
-def subsample_rows(n: int, num: int | None, seed: int, metric: str) -> np.ndarray:
-    """Row indices of the protocol's sample: all rows when ``num`` is None or equals ``n``, else a seeded subset."""
+def subsample_rows(n: int, num: int | None, seed: int, metric: str) -> np.ndarray | slice:
+    """Rows of the protocol's sample: every row (a slice, no copy) when ``num`` is None or ``n``, else a seeded subset."""
     if num is None or num == n:
-        return np.arange(n)
+        return slice(None)
     require_samples(n, num, metric)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n, size=num, replace=False))
@@ -97,11 +97,11 @@ def discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
         arr = arr[:, None]
     if num_bins < 1:
         raise MetricError(f"num_bins must be >= 1, got {num_bins}")
-    out = np.empty(arr.shape, dtype=np.int64)
-    for d in range(arr.shape[1]):
-        edges = np.histogram_bin_edges(arr[:, d], bins=num_bins)
-        out[:, d] = np.digitize(arr[:, d], edges[:-1])
-    return out
+    cols = np.ascontiguousarray(arr.T)
+    out = np.empty(cols.shape, dtype=np.int64)
+    for d, col in enumerate(cols):
+        out[d] = np.digitize(col, np.histogram_bin_edges(col, bins=num_bins)[:-1])
+    return out.T
 
 
 def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,23 +109,22 @@ def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     arr = np.asarray(labels)
     if arr.ndim == 1:
         arr = arr[:, None]
-    arr = arr.astype(np.int64, copy=False)
-    out = np.empty(arr.shape, dtype=np.int64)
-    counts = np.empty(arr.shape[1], dtype=np.int64)
-    for c in range(arr.shape[1]):
-        col = arr[:, c]
+    cols = np.ascontiguousarray(arr.T, dtype=np.int64)
+    out = np.empty(cols.shape, dtype=np.int64)
+    counts = np.empty(cols.shape[0], dtype=np.int64)
+    for c, col in enumerate(cols):
         lo, hi = int(col.min()), int(col.max())
         if hi - lo <= 4 * col.size + 1024:
             shifted = col - lo
             present = np.bincount(shifted, minlength=hi - lo + 1) > 0
             mapping = np.cumsum(present) - 1
-            out[:, c] = mapping[shifted]
+            out[c] = mapping[shifted]
             counts[c] = int(present.sum())
         else:
             uniq, inverse = np.unique(col, return_inverse=True)
-            out[:, c] = inverse.reshape(-1)
+            out[c] = inverse.reshape(-1)
             counts[c] = uniq.size
-    return out, counts
+    return out.T, counts
 
 
 def _mi_from_counts(joint: np.ndarray, n: int) -> np.ndarray:
@@ -164,10 +163,11 @@ def discrete_mutual_info(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.zeros((da, lb.shape[1]), dtype=np.float64)
     a_max = int(na.max())
     offsets = np.arange(da, dtype=np.int64) * a_max
+    la_cols = la.T + offsets[:, None]
     for j in range(lb.shape[1]):
         cb = int(nb[j])
         if da * a_max * cb <= _DENSE_CELLS_LIMIT:
-            keys = (la + offsets) * cb + lb[:, j : j + 1]
+            keys = la_cols * cb + lb[:, j]
             joint = np.bincount(keys.ravel(), minlength=da * a_max * cb).reshape(da, a_max, cb)
             out[:, j] = _mi_from_counts(joint.astype(np.float64), n)
         else:

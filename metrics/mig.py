@@ -83,7 +83,7 @@ def mig(
             "best_latent": np.argmax(mi, axis=0),
             "skipped_factors": skipped,
         },
-        settings={"num_bins": num_bins, "num_samples": int(rows.size), "estimator": "histogram", "seed": seed},
+        settings={"num_bins": num_bins, "num_samples": int(x.shape[0]), "estimator": "histogram", "seed": seed},
     )
 
 
@@ -121,7 +121,12 @@ def mig_continuous(
             "best_latent": np.argmax(mi, axis=0),
             "skipped_factors": skipped,
         },
-        settings={"n_neighbors": n_neighbors, "num_samples": int(rows.size), "estimator": "knn_ross2014", "seed": seed},
+        settings={
+            "n_neighbors": n_neighbors,
+            "num_samples": int(x.shape[0]),
+            "estimator": "knn_ross2014",
+            "seed": seed,
+        },
     )
 
 
@@ -223,7 +228,7 @@ def mig_subspace(
         "num_bins": num_bins,
         "bins_per_dim": bins_per_dim,
         "n_neighbors": n_neighbors,
-        "num_samples": int(rows.size),
+        "num_samples": int(x.shape[0]),
         "seed": seed,
     }
     return MetricResult(name="mig_subspace", score=score, details=details, settings=settings)

@@ -64,7 +64,7 @@ def modularity(
             "per_code": per_code,
             "skipped_factors": [int(j) for j in np.flatnonzero(~varying)],
         },
-        settings={"num_bins": num_bins, "num_samples": int(rows.size), "seed": seed},
+        settings={"num_bins": num_bins, "num_samples": int(x.shape[0]), "seed": seed},
     )
 
 

@@ -87,5 +87,5 @@ def unsupervised(
             "covariance": cov_full,
             "constant_dims": [int(i) for i in np.flatnonzero(~active)],
         },
-        settings={"num_bins": num_bins, "num_samples": int(rows.size), "seed": seed},
+        settings={"num_bins": num_bins, "num_samples": int(x.shape[0]), "seed": seed},
     )

@@ -109,9 +109,10 @@ def test_float_integer_factors_accepted_and_sample_checks() -> None:
     with pytest.raises(MetricError, match="MIG needs at least 100 samples but got 10"):
         require_samples(10, 100, "MIG")
     rows = subsample_rows(50, 20, seed=3, metric="x")
+    assert isinstance(rows, np.ndarray)
     np.testing.assert_array_equal(rows, subsample_rows(50, 20, seed=3, metric="x"))
     assert np.unique(rows).size == 20
-    np.testing.assert_array_equal(subsample_rows(7, None, seed=0, metric="x"), np.arange(7))
+    assert subsample_rows(7, None, seed=0, metric="x") == slice(None)
 
 
 def test_reference_defaults() -> None:
