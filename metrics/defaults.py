@@ -33,6 +33,10 @@ class DCIDefaults:
 
     num_train: int = 10000
     num_test: int = 5000
+    #: "reference" (sklearn GradientBoostingClassifier, disentanglement_lib exactly), "hist" or "auto"; see metrics/dci.py.
+    method: str = "auto"
+    #: Under "auto", factors with at most this many classes use the reference GBT, the others the hist GBT.
+    auto_max_classes: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class BetaVAEDefaults:
     batch_size: int = 64
     num_train: int = 10000
     num_eval: int = 5000
+    #: Largest number of grid points handed to the representer in one call (memory cap; does not change the score).
+    max_rows_per_call: int = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,18 @@ class ProbeDefaults:
 
     num_train: tuple[int, ...] = (10, 100, 1000, 10000)
     num_test: int = 5000
+    #: "logistic" (LogisticRegressionCV over ``cs``) or "mlp" (MLPClassifier); see metrics/probes.py.
+    model: str = "logistic"
+    #: Grid of inverse regularisation strengths searched by cross-validation.
+    cs: tuple[float, ...] = (0.1, 10.0, 1000.0)
+    #: Stratified folds of the cross-validation; training sets with fewer samples of some class use ``fallback_c``.
+    cv_folds: int = 3
+    fallback_c: float = 1.0
+    max_iter: int = 100
+    #: Hidden layer widths of the MLP probe.
+    mlp_hidden: tuple[int, ...] = (256,)
+    #: Training samples of each cell of the factor x subspace probe matrix.
+    subspace_num_train: int = 10000
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,213 @@
+"""Downstream probes and sample efficiency (Locatello et al. 2019, "Challenging Common Assumptions in the Unsupervised
+Learning of Disentangled Representations", Sec. 6: "Are disentangled representations useful for downstream tasks?").
+
+For every factor a classifier predicts the factor's class from the standardised code (the scaler is fitted on the
+training rows only), trained on each of ``num_train`` (10, 100, 1000, 10000) samples and tested on ``num_test`` (5000)
+held-out samples; the training sets are nested prefixes of one seeded permutation. Sample efficiency is the ratio of the
+accuracy at 100 samples to the accuracy at 10000 samples.
+
+Probes:
+
+* ``"logistic"`` (default) — multinomial logistic regression whose inverse regularisation ``C`` is chosen by stratified
+  k-fold cross-validation over a small grid (``LogisticRegressionCV``, lbfgs). Cross-validation needs ``cv_folds``
+  samples of every class present; when a tiny training set (10 samples of a 40-class factor) has fewer, the probe is
+  fitted with the fixed ``fallback_c`` and the factor is listed in ``details["fixed_c"]``. A training set with a single
+  class predicts that class (listed in ``details["constant"]``).
+* ``"mlp"`` — ``sklearn.neural_network.MLPClassifier`` (one hidden layer of ``mlp_hidden`` units, Adam).
+
+With ``subspaces=[(name, width), ...]`` (widths summing to D, in column order) the result also holds a factor x subspace
+matrix of probe accuracies: can the columns of subspace ``j`` alone predict factor ``k``? Each cell is a logistic
+regression with ``fallback_c`` on ``subspace_num_train`` training samples, scored on the test rows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+from metrics import defaults
+from metrics._checks import check_codes_factors, require_samples
+from metrics.types import MetricError, MetricResult
+
+MODELS = ("logistic", "mlp")
+
+
+def _fit_predict(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    model: str,
+    cs: Sequence[float],
+    cv_folds: int,
+    fallback_c: float,
+    max_iter: int,
+    mlp_hidden: Sequence[int],
+    seed: int,
+) -> tuple[np.ndarray, str]:
+    """Fit one probe on standardised codes and predict the test rows; returns (predictions, how it was fitted)."""
+    classes, counts = np.unique(y_train, return_counts=True)
+    if classes.size == 1:
+        return np.full(x_test.shape[0], classes[0]), "constant"
+    scaler = StandardScaler().fit(x_train)
+    xs_train, xs_test = scaler.transform(x_train), scaler.transform(x_test)
+    clf: ClassifierMixin
+    how = model
+    if model == "mlp":
+        clf = MLPClassifier(hidden_layer_sizes=tuple(mlp_hidden), max_iter=max_iter, random_state=seed)
+    elif counts.min() >= cv_folds:
+        folds = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
+        clf = LogisticRegressionCV(Cs=list(cs), cv=folds, scoring="neg_log_loss", max_iter=max_iter)
+        how = "logistic_cv"
+    else:
+        clf = LogisticRegression(C=fallback_c, max_iter=max_iter)
+        how = "fixed_c"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        clf.fit(xs_train, y_train)
+    return np.asarray(clf.predict(xs_test)), how
+
+
+def _check_subspaces(subspaces: Sequence[tuple[str, int]], num_dims: int) -> list[tuple[str, slice]]:
+    """Column slices of named subspaces; raises :class:`MetricError` unless the widths are positive and sum to D."""
+    slices: list[tuple[str, slice]] = []
+    start = 0
+    for name, width in subspaces:
+        if int(width) < 1:
+            raise MetricError(f"subspace {name!r} has width {width}; widths must be >= 1")
+        slices.append((str(name), slice(start, start + int(width))))
+        start += int(width)
+    if start != num_dims:
+        raise MetricError(
+            f"subspace widths sum to {start} but the codes have {num_dims} dims; pass one entry per column"
+        )
+    return slices
+
+
+def probes(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    *,
+    seed: int = defaults.SEED,
+    num_train: Sequence[int] = defaults.PROBES.num_train,
+    num_test: int = defaults.PROBES.num_test,
+    model: str = defaults.PROBES.model,
+    cs: Sequence[float] = defaults.PROBES.cs,
+    cv_folds: int = defaults.PROBES.cv_folds,
+    fallback_c: float = defaults.PROBES.fallback_c,
+    max_iter: int = defaults.PROBES.max_iter,
+    mlp_hidden: Sequence[int] = defaults.PROBES.mlp_hidden,
+    subspaces: Sequence[tuple[str, int]] | None = None,
+    subspace_num_train: int = defaults.PROBES.subspace_num_train,
+    factor_names: Sequence[str] | None = None,
+) -> MetricResult:
+    """Probe accuracy per factor and training size; the score is the mean accuracy at the largest size."""
+    if model not in MODELS:
+        raise MetricError(f"unknown probe model {model!r}; choose one of {', '.join(MODELS)}")
+    codes, factors = check_codes_factors(codes, factors)
+    sizes = sorted({int(s) for s in num_train})
+    if not sizes or sizes[0] < 1:
+        raise MetricError(f"probe training sizes must be >= 1, got {list(num_train)}")
+    largest = max(sizes[-1], subspace_num_train if subspaces else 0)
+    require_samples(codes.shape[0], largest + num_test, "probes")
+    num_factors = factors.shape[1]
+    names = list(factor_names) if factor_names is not None else [f"factor_{k}" for k in range(num_factors)]
+    if len(names) != num_factors:
+        raise MetricError(f"got {len(names)} factor names for {num_factors} factors; pass one name per factor column")
+    perm = np.random.default_rng(seed).permutation(codes.shape[0])
+    test, pool = perm[:num_test], perm[num_test:]
+    fit_args: dict[str, Any] = {
+        "model": model,
+        "cs": cs,
+        "cv_folds": cv_folds,
+        "fallback_c": fallback_c,
+        "max_iter": max_iter,
+        "mlp_hidden": mlp_hidden,
+        "seed": seed,
+    }
+    acc = np.zeros((num_factors, len(sizes)))
+    fixed_c: dict[str, list[int]] = {}
+    constant: dict[str, list[int]] = {}
+    for k in range(num_factors):
+        for s, n in enumerate(sizes):
+            train = pool[:n]
+            pred, how = _fit_predict(codes[train], factors[train, k], codes[test], **fit_args)
+            acc[k, s] = np.mean(pred == factors[test, k])
+            if how == "fixed_c":
+                fixed_c.setdefault(names[k], []).append(n)
+            elif how == "constant":
+                constant.setdefault(names[k], []).append(n)
+    mean = acc.mean(axis=0)
+    details: dict[str, Any] = {
+        "sizes": sizes,
+        "factor_names": names,
+        "accuracy": {names[k]: dict(zip(sizes, acc[k].tolist(), strict=True)) for k in range(num_factors)},
+        "mean_accuracy": dict(zip(sizes, mean.tolist(), strict=True)),
+        "min_accuracy": dict(zip(sizes, acc.min(axis=0).tolist(), strict=True)),
+        "chance_accuracy": {
+            names[k]: float(np.bincount(factors[test, k]).max() / num_test) for k in range(num_factors)
+        },
+        "fixed_c": fixed_c,
+        "constant": constant,
+    }
+    if 100 in sizes and 10000 in sizes:
+        i100, i10k = sizes.index(100), sizes.index(10000)
+        details["sample_efficiency"] = float(mean[i100] / mean[i10k]) if mean[i10k] > 0 else 0.0
+        details["sample_efficiency_per_factor"] = {
+            names[k]: float(acc[k, i100] / acc[k, i10k]) if acc[k, i10k] > 0 else 0.0 for k in range(num_factors)
+        }
+    if subspaces:
+        details["subspace_accuracy"] = _subspace_matrix(
+            codes,
+            factors,
+            pool[:subspace_num_train],
+            test,
+            _check_subspaces(subspaces, codes.shape[1]),
+            names,
+            fit_args,
+        )
+    settings: dict[str, Any] = {
+        "seed": seed,
+        "num_train": sizes,
+        "num_test": num_test,
+        "model": model,
+        "cs": list(cs),
+        "cv_folds": cv_folds,
+        "fallback_c": fallback_c,
+        "max_iter": max_iter,
+        "subspace_num_train": subspace_num_train if subspaces else None,
+    }
+    if model == "mlp":
+        settings["mlp_hidden"] = list(mlp_hidden)
+    return MetricResult(name="probes", score=float(mean[-1]), details=details, settings=settings)
+
+
+def _subspace_matrix(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    slices: list[tuple[str, slice]],
+    names: list[str],
+    fit_args: dict[str, Any],
+) -> dict[str, dict[str, float]]:
+    """Accuracy of a fixed-C logistic probe of each factor from each subspace's columns alone: {factor: {subspace: acc}}."""
+    args = dict(fit_args, model="logistic", cv_folds=np.iinfo(np.int64).max)
+    out: dict[str, dict[str, float]] = {}
+    for k, fname in enumerate(names):
+        row: dict[str, float] = {}
+        for sname, cols in slices:
+            pred, _ = _fit_predict(codes[train, cols], factors[train, k], codes[test, cols], **args)
+            row[sname] = float(np.mean(pred == factors[test, k]))
+        out[fname] = row
+    return out
