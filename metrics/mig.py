@@ -201,9 +201,15 @@ def mig_subspace(
         mi = discrete_mutual_info(labels, y)
     else:
         prepared = prepare_continuous(x, seed)
-        mi = np.array(
-            [[knn_mi_joint(prepared[:, cols], y[:, k], n_neighbors) for k in range(y.shape[1])] for cols in columns]
-        )
+        mi = np.zeros((len(columns), y.shape[1]))
+        single = [s for s, cols in enumerate(columns) if cols.size == 1]
+        single_cols = np.array([columns[s][0] for s in single], dtype=np.int64)
+        for k in range(y.shape[1]):
+            if single:
+                mi[single, k] = knn_mi_columns(prepared[:, single_cols], y[:, k], n_neighbors)
+            for s, cols in enumerate(columns):
+                if cols.size > 1:
+                    mi[s, k] = knn_mi_joint(prepared[:, cols], y[:, k], n_neighbors)
     entropy = discrete_entropy(y)
     score, gaps, skipped = gap_score(mi, entropy)
     details: dict[str, Any] = {
