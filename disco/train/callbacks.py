@@ -67,7 +67,7 @@ class EvaluationCallback(pl.Callback):
             self.evaluate(trainer, pl_module, self.cfg.periodic, self.cfg.num_samples, prefix="eval")
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or not self.cfg.at_end:
             return
         from metrics.suite import AVAILABLE
 

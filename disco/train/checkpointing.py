@@ -47,7 +47,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: Any, map_location: Callable | None = None, weights_only: bool | None = None
     ) -> dict[str, Any]:
-        return load_checkpoint(path, map_location)
+        ckpt: dict[str, Any] = torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        return ckpt
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:

@@ -32,7 +32,9 @@ _HELP_KEYS = "run `disco train --print-config` to see every key"
 
 def build_parser() -> ArgumentParser:
     """The jsonargparse parser of the whole :class:`TrainConfig` (keys like ``--objective.vae.beta``)."""
-    parser = ArgumentParser(prog="disco train", exit_on_error=False, allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = ArgumentParser(
+        prog="disco train", exit_on_error=False, allow_abbrev=False, description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML config file (may be given several times)")
     parser.add_class_arguments(TrainConfig, as_group=False)
     return parser

@@ -168,9 +168,10 @@ class CheckpointConfig:
 @dataclass
 class EvalConfig:
     """Held-out evaluation through :func:`metrics.suite.run_suite`: ``periodic`` metrics every ``every_n_steps``
-    (0 disables), the ``final`` suite at the end (empty list: every available metric)."""
+    (0 disables), the ``final`` suite at the end (empty list: every available metric; ``at_end: false`` skips it)."""
 
     every_n_steps: int = 2000
+    at_end: bool = True
     periodic: list[str] = field(default_factory=lambda: ["mig", "factor_activity", "probes"])
     final: list[str] = field(default_factory=list)
     num_samples: int = 10000

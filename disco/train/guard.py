@@ -26,16 +26,19 @@ class FiniteGuard:
         self.names = tuple(names)
         self.check_every = max(1, int(check_every))
         self.flags: torch.Tensor | None = None
+        self.first_flags: torch.Tensor | None = None
         self.first_bad_step: torch.Tensor | None = None
 
     def update(self, values: Sequence[torch.Tensor], step: int) -> None:
         """Record which of ``values`` (scalars, in the order of ``names``) are non-finite at ``step`` (no host sync)."""
         bad = ~torch.isfinite(torch.stack([v.float() for v in values]))
-        if self.flags is None or self.first_bad_step is None or self.flags.device != bad.device:
+        if self.flags is None or self.first_flags is None or self.first_bad_step is None:
             self.flags = torch.zeros_like(bad)
+            self.first_flags = torch.zeros_like(bad)
             self.first_bad_step = torch.full((), -1, dtype=torch.long, device=bad.device)
         new = bad.any() & (self.first_bad_step < 0)
         self.first_bad_step = torch.where(new, torch.full_like(self.first_bad_step, step), self.first_bad_step)
+        self.first_flags = torch.where(new, bad, self.first_flags)
         self.flags = self.flags | bad
 
     def maybe_check(self, step: int) -> None:
@@ -45,9 +48,9 @@ class FiniteGuard:
 
     def check(self, step: int) -> None:
         """Raise :class:`NonFiniteLossError` naming the non-finite terms (one host sync)."""
-        if self.flags is None or self.first_bad_step is None or not bool(self.flags.any()):
+        if self.first_flags is None or self.first_bad_step is None or not bool(self.first_flags.any()):
             return
-        bad = [n for n, f in zip(self.names, self.flags.tolist(), strict=True) if f]
+        bad = [n for n, f in zip(self.names, self.first_flags.tolist(), strict=True) if f]
         terms = [n for n in bad if n != "loss"] or ["loss"]
         first = int(self.first_bad_step)
         raise NonFiniteLossError(

@@ -8,6 +8,7 @@ discriminator of Kim & Mnih 2018) get their own optimiser; only the model optimi
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,12 +16,26 @@ import torch
 from torch import nn
 
 from disco.data.pairs import PairBatch
-from disco.models.factory import build_decoder, build_encoder
+from disco.models.factory import DECODERS, ENCODERS, build_decoder, build_encoder
 from disco.models.subspaces import SubspaceSpec
 from disco.train.config import TrainConfig, to_plain
 from disco.train.guard import FiniteGuard
 from disco.train.objective import Objective, ObjectiveOutput
 from disco.train.step import StepInputs, TermContext
+
+
+def shape_kwargs(cls: type | None, channels: int, latent_dim: int, size: int = 64) -> dict[str, Any]:
+    """The shape arguments a factory encoder/decoder class takes (``latent_dim`` and its input/output layout)."""
+    params = set(inspect.signature(cls).parameters) if cls is not None else {"in_channels", "out_channels"}
+    out: dict[str, Any] = {"latent_dim": latent_dim}
+    candidates = {
+        "in_channels": channels,
+        "out_channels": channels,
+        "input_dim": channels * size * size,
+        "output_shape": [channels, size, size],
+    }
+    out.update({k: v for k, v in candidates.items() if k in params})
+    return out
 
 
 class DiscoModule(pl.LightningModule):
@@ -39,15 +54,13 @@ class DiscoModule(pl.LightningModule):
         self.factor_names = tuple(factor_names)
         self.spec = SubspaceSpec.parse(cfg.model.subspaces)
         self.spec.validate(self.factor_names)
-        self.encoder_kwargs: dict[str, Any] = {
-            "in_channels": num_channels,
-            "latent_dim": self.spec.dim,
-            **cfg.model.encoder_kwargs,
-        }
+        self.encoder_kwargs = shape_kwargs(ENCODERS.get(cfg.model.encoder), num_channels, self.spec.dim)
+        self.encoder_kwargs.update(cfg.model.encoder_kwargs)
         self.encoder = build_encoder(cfg.model.encoder, **self.encoder_kwargs)
         self.decoder: nn.Module | None = None
         if cfg.objective.vae.weight != 0.0 and cfg.model.decoder:
-            dec_kwargs = {"latent_dim": self.spec.dim, "out_channels": num_channels, **cfg.model.decoder_kwargs}
+            dec_kwargs = shape_kwargs(DECODERS.get(cfg.model.decoder), num_channels, self.spec.dim)
+            dec_kwargs.update(cfg.model.decoder_kwargs)
             self.decoder = build_decoder(cfg.model.decoder, **dec_kwargs)
         ctx = TermContext(self.spec, self.factor_names, int(dataset_size), self.decoder is not None)
         self.objective = Objective(cfg.objective, ctx)

@@ -48,7 +48,7 @@ class ObjectiveOutput:
             w = self.weights[name]
             out[f"{name}/weighted"] = term.loss.detach() * w
             out[f"{name}/weight"] = torch.tensor(w)
-            out.update({f"{name}/{key}": val for key, val in term.diagnostics.items()})
+            out.update({f"{name}/{key}": val.float() for key, val in term.diagnostics.items()})
         return out
 
 

@@ -134,6 +134,11 @@ def train(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*that ended before the epoch ended.*")
+        warnings.filterwarnings("ignore", message=".*no pre-optimization state was saved.*")
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
         trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else str(resume), weights_only=True)
+    if isinstance(logger, WandbLogger) and trainer.is_global_zero:
+        logger.experiment.finish()
     evaluation = next((c for c in trainer.callbacks if isinstance(c, EvaluationCallback)), None)  # type: ignore[attr-defined]
     return RunResult(module, trainer, run_dir, evaluation, run_dir / "checkpoints")
