@@ -26,12 +26,12 @@ def shapes3d_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_replica("shapes3d", tmp_path_factory.mktemp("s3") / "shapes3d.h5", S3_STEPS)
 
 
-def grid_data(sizes: tuple[int, ...] = (1, 3, 4, 5, 6), channels: int = 1) -> GroundTruthData:
+def grid_data(sizes: tuple[int, ...] = (1, 3, 4, 5, 6), channels: int = 1, side: int = 64) -> GroundTruthData:
     """A full grid in order whose image pixel 0 encodes the row index (to check gathers)."""
     space = FactorSpace(tuple(f"f{i}" for i in range(len(sizes))), sizes)
     n = space.size
     index = np.arange(n)
-    images = torch.zeros(n, channels, 64, 64, dtype=torch.uint8)
+    images = torch.zeros(n, channels, side, side, dtype=torch.uint8)
     images[:, 0, 0, 0] = torch.from_numpy(index % 256).to(torch.uint8)
     images[:, 0, 0, 1] = torch.from_numpy(index // 256).to(torch.uint8)
     classes = torch.from_numpy(np.asarray(space.index_to_classes(index)))
