@@ -15,7 +15,8 @@ import numpy as np
 
 from metrics.types import MetricError
 
-#: Above this many cells, the MI matrix is computed pair by pair on sparse joint keys instead of one dense bincount.
+#: Above this many cells (or when the table dwarfs the data), the MI matrix is computed pair by pair on sparse joint
+#: keys instead of one dense bincount.
 _DENSE_CELLS_LIMIT = 20_000_000
 
 
@@ -128,13 +129,13 @@ def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mi_from_counts(joint: np.ndarray, n: int) -> np.ndarray:
-    """Plug-in MI in nats from joint counts ``(..., A, B)`` (zero cells contribute nothing), clipped at 0."""
-    row = joint.sum(axis=-1, keepdims=True)
-    col = joint.sum(axis=-2, keepdims=True)
-    nz = joint > 0
-    safe = np.where(nz, joint, 1.0)
-    log_ratio = np.log(safe) + np.log(n) - np.log(np.where(row > 0, row, 1.0)) - np.log(np.where(col > 0, col, 1.0))
-    mi = np.where(nz, joint * log_ratio, 0.0).sum(axis=(-2, -1)) / n
+    """Plug-in MI in nats from joint counts ``(D, A, B)`` over the non-zero cells only, clipped at 0; returns (D,)."""
+    row = joint.sum(axis=2)
+    col = joint.sum(axis=1)
+    d_idx, a_idx, b_idx = np.nonzero(joint)
+    vals = joint[d_idx, a_idx, b_idx].astype(np.float64)
+    terms = vals * (np.log(vals) + np.log(n) - np.log(row[d_idx, a_idx]) - np.log(col[d_idx, b_idx]))
+    mi = np.bincount(d_idx, weights=terms, minlength=joint.shape[0]) / n
     return np.clip(mi, 0.0, None)
 
 
@@ -166,10 +167,11 @@ def discrete_mutual_info(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     la_cols = la.T + offsets[:, None]
     for j in range(lb.shape[1]):
         cb = int(nb[j])
-        if da * a_max * cb <= _DENSE_CELLS_LIMIT:
+        cells = da * a_max * cb
+        if cells <= min(_DENSE_CELLS_LIMIT, max(1 << 20, 32 * n * da)):
             keys = la_cols * cb + lb[:, j]
             joint = np.bincount(keys.ravel(), minlength=da * a_max * cb).reshape(da, a_max, cb)
-            out[:, j] = _mi_from_counts(joint.astype(np.float64), n)
+            out[:, j] = _mi_from_counts(joint, n)
         else:
             for i in range(da):
                 out[i, j] = _mi_sparse_pair(la[:, i], int(na[i]), lb[:, j], cb)
