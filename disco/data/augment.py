@@ -3,7 +3,7 @@
 Each augmentation is tagged with the named factor it changes — hue rotation -> colour, rotation -> orientation,
 translation -> position, zoom -> scale. For every image the augmenter draws, per augmentation, whether the two views
 differ in it (probability ``p_change``). Both views get the same random base parameter; a view pair that differs gets
-an extra offset of at least ``min_delta`` of the parameter's range, so ``shared[b, k]`` is exactly "augmentation k was
+a parameter at least ``min_delta`` of the range away (both inside the range), so ``shared[b, k]`` is exactly "augmentation k was
 not applied differently". This is the augmentation-as-factor idea of contrastive disentanglement (e.g. Wang et al.
 2021, "Self-Supervised Learning Disentangled Group Representation as Feature"; von Kügelgen et al. 2021, "Self-Supervised
 Learning with Data Augmentations Provably Isolates Content from Style"). Geometry is one ``affine_grid`` +
@@ -65,8 +65,8 @@ class FactorAugmenter:
                 )
         if len(set(self.factors.values())) != len(self.factors):
             raise ConfigError("each augmentation may be tagged with one factor only; remove the duplicate")
-        if not 0.0 <= p_change <= 1.0 or not 0.0 < min_delta <= 1.0:
-            raise ConfigError("p_change must lie in [0, 1] and min_delta in (0, 1]")
+        if not 0.0 <= p_change <= 1.0 or not 0.0 < min_delta <= 0.5:
+            raise ConfigError("p_change must lie in [0, 1] and min_delta in (0, 0.5]")
         if not 0 < zoom_range[0] < zoom_range[1]:
             raise ConfigError(f"zoom_range {zoom_range} must be two increasing positive numbers")
         self.p_change, self.min_delta = p_change, min_delta
@@ -96,13 +96,11 @@ class FactorAugmenter:
         width = hi - lo
         b, dev = len(changed), changed.device
         base = lo + width * torch.rand(b, dims, generator=gen, device=dev)
-        magnitude = width * (self.min_delta + (1.0 - self.min_delta) * torch.rand(b, 1, generator=gen, device=dev))
-        if dims == 1:
-            direction = torch.where(torch.rand(b, 1, generator=gen, device=dev) < 0.5, -1.0, 1.0)
-        else:
-            direction = F.normalize(torch.randn(b, dims, generator=gen, device=dev), dim=1)
-        other = base + changed[:, None].float() * magnitude * direction
-        return base, other
+        # A step in [gap, width - gap] taken modulo the range keeps both views in range and at least gap apart.
+        gap = self.min_delta * width
+        step = gap + (width - 2 * gap) * torch.rand(b, dims, generator=gen, device=dev)
+        other = lo + torch.remainder(base - lo + step, width)
+        return base, torch.where(changed[:, None], other, base)
 
     def make_pairs(self, x: torch.Tensor) -> PairBatch:
         """Two augmented views of each image of ``x`` (float ``(B, C, H, W)`` in [0, 1]) and their ``shared`` matrix."""
