@@ -6,8 +6,10 @@
   with Gaussian RBF kernels and the median heuristic bandwidth (Gretton et al. 2008).
 - Cross-covariance: squared Frobenius norm of the cross-covariance matrix; only linear dependence.
 
-Each measure is split into a per-block ``prepare`` step (distance or kernel matrix) and a cheap pairwise ``combine``
-step, so that :class:`~disco.losses.independence.SubspaceIndependence` computes each block's matrix once for all pairs.
+The ``*_matrix`` variants take the stacked per-block matrices ``(S, B, B)`` of S blocks (see
+:func:`block_sq_dists`) and return the ``(S, S)`` matrix of the measure between every pair of blocks with a handful of
+batched operations; :class:`~disco.losses.independence.SubspaceIndependence` uses them so that each block's matrix is
+computed once and all pairs cost one matrix product.
 """
 
 from __future__ import annotations
@@ -116,3 +118,45 @@ def cross_covariance(x: torch.Tensor, y: torch.Tensor, standardised: bool = True
         x, y = x - x.mean(0, keepdim=True), y - y.mean(0, keepdim=True)
     c = x.transpose(0, 1) @ y / x.shape[0]
     return c.pow(2).sum()
+
+
+def block_sq_dists(z: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
+    """Squared distances within each block of columns: ``(S, B, B)`` for ``z`` (B, D) and a 0/1 ``membership``
+    (D, S) matrix assigning each column to a block; exactly zero on the diagonals."""
+    diff2 = (z.unsqueeze(1) - z.unsqueeze(0)).pow(2)
+    return (diff2 @ membership.to(z.dtype)).permute(2, 0, 1)
+
+
+def distance_correlation_matrix(sq_dists: torch.Tensor, squared: bool = False, eps: float = 1e-12) -> torch.Tensor:
+    """dCor (or dCor²) between every pair of blocks from their squared distances ``(S, B, B)``: ``(S, S)``."""
+    s, b, _ = sq_dists.shape
+    d = safe_sqrt(sq_dists, eps)
+    a = d - d.mean(1, keepdim=True) - d.mean(2, keepdim=True) + d.mean((1, 2), keepdim=True)
+    flat = a.reshape(s, b * b)
+    dcov2 = (flat @ flat.transpose(0, 1) / (b * b)).clamp_min(0.0)
+    dvar = dcov2.diagonal()
+    r2 = dcov2 / safe_sqrt((dvar.unsqueeze(0) * dvar.unsqueeze(1)).clamp_min(0.0), eps).clamp_min(eps)
+    return r2 if squared else safe_sqrt(r2, eps)
+
+
+def rbf_kernels_median(sq_dists: torch.Tensor) -> torch.Tensor:
+    """RBF kernels ``(S, B, B)`` from squared distances, each block with its own (detached) median bandwidth."""
+    s, b, _ = sq_dists.shape
+    off = ~torch.eye(b, dtype=torch.bool, device=sq_dists.device)
+    sigma2 = sq_dists.detach()[:, off].median(dim=1).values.clamp_min(1e-12)
+    return torch.exp(-sq_dists / (2.0 * sigma2.view(s, 1, 1)))
+
+
+def hsic_unbiased_matrix(kernels: torch.Tensor) -> torch.Tensor:
+    """Unbiased HSIC (Song et al. 2012, eq. 5) between every pair of blocks from their kernels ``(S, m, m)``."""
+    s, m, _ = kernels.shape
+    if m < 4:
+        raise ValueError(f"unbiased HSIC needs at least 4 samples, got {m}")
+    kt = kernels * (1.0 - torch.eye(m, dtype=kernels.dtype, device=kernels.device))
+    flat = kt.reshape(s, m * m)
+    trace = flat @ flat.transpose(0, 1)
+    k1 = kt.sum(2)
+    tot = k1.sum(1)
+    term2 = tot.unsqueeze(0) * tot.unsqueeze(1) / ((m - 1) * (m - 2))
+    term3 = 2.0 * (k1 @ k1.transpose(0, 1)) / (m - 2)
+    return (trace + term2 - term3) / (m * (m - 3))

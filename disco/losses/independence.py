@@ -31,11 +31,11 @@ from disco.errors import ConfigError
 from disco.losses.base import LossOutput
 from disco.losses.club import CLUBEstimator
 from disco.losses.dependence import (
-    centred_distances,
+    block_sq_dists,
     cross_covariance,
-    distance_correlation_from_centred,
-    hsic_unbiased_from_kernels,
-    rbf_kernel_median,
+    distance_correlation_matrix,
+    hsic_unbiased_matrix,
+    rbf_kernels_median,
 )
 from disco.losses.tc_discriminator import TCDiscriminator
 from disco.models.subspaces import Subspace, SubspaceSpec
@@ -56,6 +56,8 @@ class SubspaceIndependence(nn.Module):
         hidden: club only — hidden width of each variational net.
         tc_hidden: tc only — discriminator hidden widths.
     """
+
+    membership: torch.Tensor
 
     def __init__(
         self,
@@ -86,6 +88,12 @@ class SubspaceIndependence(nn.Module):
         self.pairs: tuple[tuple[Subspace, Subspace], ...] = tuple(combinations(self.chosen, 2))
         self.club = nn.ModuleDict()
         self.tc: TCDiscriminator | None = None
+        membership = torch.zeros(sum(s.width for s in chosen), len(chosen))
+        start = 0
+        for i, s in enumerate(chosen):
+            membership[start : start + s.width, i] = 1.0
+            start += s.width
+        self.register_buffer("membership", membership, persistent=False)
         if estimator == "club":
             for a, b in self.pairs:
                 self.club[f"{a.name}|{b.name}"] = CLUBEstimator(a.width, b.width, hidden)
@@ -112,26 +120,24 @@ class SubspaceIndependence(nn.Module):
         """The estimator's value per pair ``"a|b"`` (or ``{"tc": value}`` for the TC discriminator)."""
         blocks = self._blocks(z)
         idx = {s.name: i for i, s in enumerate(self.chosen)}
-        out: dict[str, torch.Tensor] = {}
         if self.estimator == "tc":
             assert self.tc is not None
             return {"tc": self.tc(torch.cat(blocks, dim=1))}
-        if self.estimator == "dcor":
-            mats = [centred_distances(b) for b in blocks]
-        elif self.estimator == "hsic":
-            mats = [rbf_kernel_median(b) for b in blocks]
-        for a, b in self.pairs:
-            key = f"{a.name}|{b.name}"
-            x, y = blocks[idx[a.name]], blocks[idx[b.name]]
+        keys = [(f"{a.name}|{b.name}", idx[a.name], idx[b.name]) for a, b in self.pairs]
+        if self.estimator in ("dcor", "hsic"):
+            packed = torch.cat(blocks, dim=1)
+            sq = block_sq_dists(packed, self.membership.to(packed.device))
             if self.estimator == "dcor":
-                out[key] = distance_correlation_from_centred(mats[idx[a.name]], mats[idx[b.name]], self.squared)
-            elif self.estimator == "hsic":
-                out[key] = hsic_unbiased_from_kernels(mats[idx[a.name]], mats[idx[b.name]])
-            elif self.estimator == "crosscov":
-                out[key] = cross_covariance(x, y, self.standardised)
+                mat = distance_correlation_matrix(sq, self.squared)
             else:
-                out[key] = self.club[key](x, y)
-        return out
+                mat = hsic_unbiased_matrix(rbf_kernels_median(sq))
+            rows = torch.tensor([i for _, i, _ in keys], device=z.device)
+            cols = torch.tensor([j for _, _, j in keys], device=z.device)
+            values = mat[rows, cols]
+            return {k: values[n] for n, (k, _, _) in enumerate(keys)}
+        if self.estimator == "crosscov":
+            return {k: cross_covariance(blocks[i], blocks[j], self.standardised) for k, i, j in keys}
+        return {k: self.club[k](blocks[i], blocks[j]) for k, i, j in keys}
 
     def forward(self, z: torch.Tensor) -> LossOutput:
         """Mean penalty over pairs of subspaces (the TC value for ``"tc"``), times ``weight``."""

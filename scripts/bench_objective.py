@@ -1,0 +1,215 @@
+"""Benchmark the cost of disco's objective terms and of one full training step against a plain β-VAE step (CPU).
+
+For each batch size it reports the median (after warm-up) of forward+backward of every objective term, then one full
+disco step — pair batch from :class:`disco.data.sampler.PairSampler` → conv64 encoder on both views (one concatenated
+pass of 2B images) → decoder + VAE loss on both views → subspace contrastive + independence penalty → backward → Adam
+step — against one β-VAE step (same encoder/decoder, B images). Full and baseline steps are timed interleaved so that
+load on a shared machine affects both alike. Goal: full / β-VAE ≤ 2.3.
+
+    python scripts/bench_objective.py --batch-sizes 64 256 --repeats 9 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from disco.data.datasets import GroundTruthData
+from disco.data.factors import FactorSpace
+from disco.data.sampler import PairSampler
+from disco.losses.contrastive import SubspaceContrastive
+from disco.losses.independence import ESTIMATORS, SubspaceIndependence
+from disco.losses.vae import VAELoss, reparameterize
+from disco.models.factory import build_decoder, build_encoder
+from disco.models.subspaces import SubspaceSpec
+
+SPEC = "shape=3,scale=1,orientation=2,pos_x=1,pos_y=1,free=2"
+FACTORS = FactorSpace(("shape", "scale", "orientation", "pos_x", "pos_y"), (3, 4, 8, 8, 8))
+
+
+def synthetic_data(seed: int = 0) -> GroundTruthData:
+    """Random uint8 images on a full factor grid (timings do not depend on the pixels)."""
+    g = torch.Generator().manual_seed(seed)
+    n = FACTORS.size
+    images = torch.randint(0, 256, (n, 1, 64, 64), dtype=torch.uint8, generator=g)
+    classes = torch.as_tensor(FACTORS.index_to_classes(torch.arange(n))).long()
+    return GroundTruthData("bench", images, classes, FACTORS, on_grid=True)
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def penalty(ind: SubspaceIndependence, z: torch.Tensor) -> Callable[[], torch.Tensor]:
+    return lambda: ind(z).loss
+
+
+def aux_step(ind: SubspaceIndependence, z: torch.Tensor, opt: torch.optim.Optimizer) -> Callable[[], torch.Tensor]:
+    return lambda: ind.update_auxiliary(z, opt)
+
+
+def term_costs(b: int, spec: SubspaceSpec, repeats: int) -> dict[str, float]:
+    """Forward+backward seconds of each objective term on codes of a batch of B pairs."""
+    g = torch.Generator().manual_seed(0)
+    names = list(FACTORS.names)
+    z_a = torch.randn(b, spec.dim, generator=g, requires_grad=True)
+    z_b = torch.randn(b, spec.dim, generator=g, requires_grad=True)
+    classes_a = torch.stack([torch.randint(0, s, (b,), generator=g) for s in FACTORS.sizes], 1)
+    classes_b = classes_a.clone()
+    classes_b[:, 1:] = torch.stack([torch.randint(0, s, (b,), generator=g) for s in FACTORS.sizes[1:]], 1)
+    shared = classes_a == classes_b
+    z2 = torch.randn(2 * b, spec.dim, generator=g, requires_grad=True)
+    out: dict[str, float] = {}
+
+    def run(loss_fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        def step() -> None:
+            loss_fn().backward()
+
+        return step
+
+    contrastive = SubspaceContrastive(spec, names)
+    out["contrastive"] = median_time(run(lambda: contrastive(z_a, z_b, shared, classes_a, classes_b).loss), repeats)
+    try:
+        from disco.losses.localisation import ChangeLocalisation
+
+        loc = ChangeLocalisation(spec, names)
+        out["localisation"] = median_time(run(lambda: loc(z_a, z_b, shared).loss), repeats)
+    except ImportError:
+        pass
+    for est in ESTIMATORS:
+        ind = SubspaceIndependence(spec, est)
+        out[f"independence/{est} (2B codes)"] = median_time(run(penalty(ind, z2)), repeats)
+        if ind.has_auxiliary:
+            opt = torch.optim.Adam(ind.auxiliary_parameters(), lr=1e-4)
+            out[f"independence/{est} aux step"] = median_time(aux_step(ind, z2, opt), repeats)
+    x = torch.rand(2 * b, 1, 64, 64, generator=g)
+    logits = torch.randn(2 * b, 1, 64, 64, generator=g, requires_grad=True)
+    mean = torch.randn(2 * b, spec.dim, generator=g, requires_grad=True)
+    logvar = torch.randn(2 * b, spec.dim, generator=g, requires_grad=True)
+    vae, tcvae = VAELoss(beta=4.0), VAELoss(tc_beta=6.0, dataset_size=FACTORS.size)
+    out["vae loss (2B images)"] = median_time(run(lambda: vae(x, logits, mean, logvar, mean).loss), repeats)
+    out["beta-tcvae loss (2B images)"] = median_time(run(lambda: tcvae(x, logits, mean, logvar, mean).loss), repeats)
+    try:
+        from disco.losses.coral import CORALLoss
+        from disco.losses.mmd import MMDLoss
+
+        mmd, coral = MMDLoss(), CORALLoss()
+        out["mmd"] = median_time(run(lambda: mmd(z_a, z_b).loss), repeats)
+        out["coral"] = median_time(run(lambda: coral(z_a, z_b).loss), repeats)
+    except ImportError:
+        pass
+    return out
+
+
+class Steps:
+    """One full disco step and one β-VAE step sharing the data sampler and architecture (separate weights)."""
+
+    def __init__(self, b: int, spec: SubspaceSpec, estimator: str) -> None:
+        torch.manual_seed(0)
+        self.spec = spec
+        self.sampler = PairSampler(synthetic_data(), None, b, "share_one", seed=0)
+        self.names = list(FACTORS.names)
+        self.enc, self.dec = self._nets()
+        self.base_enc, self.base_dec = self._nets()
+        self.vae = VAELoss(beta=4.0)
+        self.contrastive = SubspaceContrastive(spec, self.names)
+        self.independence = SubspaceIndependence(spec, estimator)
+        params = [*self.enc.parameters(), *self.dec.parameters()]
+        self.opt = torch.optim.Adam(params, lr=1e-4)
+        self.aux_opt = (
+            torch.optim.Adam(self.independence.auxiliary_parameters(), lr=1e-4)
+            if self.independence.has_auxiliary
+            else None
+        )
+        self.base_opt = torch.optim.Adam([*self.base_enc.parameters(), *self.base_dec.parameters()], lr=1e-4)
+
+    def _nets(self) -> tuple[nn.Module, nn.Module]:
+        return (
+            build_encoder("conv64", in_channels=1, latent_dim=self.spec.dim),
+            build_decoder("conv64", latent_dim=self.spec.dim, out_channels=1),
+        )
+
+    def full(self) -> None:
+        batch = self.sampler.sample()
+        b = len(batch)
+        x = torch.cat([batch.x_a, batch.x_b])
+        mean, logvar = self.enc(x)
+        z = reparameterize(mean, logvar)
+        vae = self.vae(x, self.dec(z), mean, logvar, z)
+        con = self.contrastive(mean[:b], mean[b:], batch.shared, batch.classes_a, batch.classes_b)
+        ind = self.independence(mean)
+        loss = vae.loss + con.loss + ind.loss
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if self.aux_opt is not None:
+            self.independence.update_auxiliary(mean, self.aux_opt)
+
+    def beta_vae(self) -> None:
+        x, _ = self.sampler.sample_images(self.sampler.batch_size)
+        mean, logvar = self.base_enc(x)
+        z = reparameterize(mean, logvar)
+        loss = self.vae(x, self.base_dec(z), mean, logvar, z).loss
+        self.base_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.base_opt.step()
+
+
+def step_ratio(b: int, spec: SubspaceSpec, estimator: str, repeats: int) -> tuple[float, float, float]:
+    """Median full-step and β-VAE-step seconds, and the median of the per-iteration ratios (the two steps alternate,
+    so each ratio compares steps taken under the same machine load)."""
+    steps = Steps(b, spec, estimator)
+    for _ in range(2):
+        steps.full()
+        steps.beta_vae()
+    full, base = [], []
+    for i in range(repeats):
+        order = (steps.full, steps.beta_vae) if i % 2 == 0 else (steps.beta_vae, steps.full)
+        spent = []
+        for fn in order:
+            t0 = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - t0)
+        f, g = spent if i % 2 == 0 else spent[::-1]
+        full.append(f)
+        base.append(g)
+    ratios = [f / g for f, g in zip(full, base, strict=True)]
+    return statistics.median(full), statistics.median(base), statistics.median(ratios)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--estimators", nargs="+", default=["dcor", "hsic", "tc"], choices=ESTIMATORS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    spec = SubspaceSpec.parse(SPEC)
+    print(f"torch {torch.__version__}, {args.threads} threads, spec {SPEC}, median of {args.repeats} runs")
+    for b in args.batch_sizes:
+        print(f"\n== batch {b} pairs ==")
+        for name, sec in term_costs(b, spec, args.repeats).items():
+            print(f"  {name:<36s} {1000 * sec:9.2f} ms  (forward+backward)")
+        for est in args.estimators:
+            full, base, ratio = step_ratio(b, spec, est, args.repeats)
+            print(
+                f"  full step [{est:>5s}] {1000 * full:9.1f} ms   beta-VAE step {1000 * base:9.1f} ms   "
+                f"ratio {ratio:5.2f} (median of per-iteration ratios; goal <= 2.3)"
+            )
+
+
+if __name__ == "__main__":
+    main()
