@@ -10,12 +10,16 @@ import pytest
 import torch
 
 from disco.losses.dependence import (
+    block_sq_dists,
     cross_covariance,
     distance_correlation,
+    distance_correlation_matrix,
     hsic_unbiased,
     hsic_unbiased_from_kernels,
+    hsic_unbiased_matrix,
     median_sq_distance,
     rbf_kernel_median,
+    rbf_kernels_median,
     safe_sqrt,
 )
 
@@ -190,3 +194,41 @@ def test_gradchecks() -> None:
     g2 = torch.autograd.grad(hsic_unbiased_from_kernels(rbf_kernel_median(x, s2x), rbf_kernel_median(y, s2y)), (x, y))
     for a, b in zip(g1, g2, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def blocks_and_membership() -> tuple[torch.Tensor, torch.Tensor, list[slice]]:
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(10, 5, dtype=torch.float64, generator=g)
+    z[:, 3] += z[:, 0] ** 2
+    slices = [slice(0, 2), slice(2, 3), slice(3, 5)]
+    membership = torch.zeros(5, 3, dtype=torch.float64)
+    for i, s in enumerate(slices):
+        membership[s, i] = 1.0
+    return z, membership, slices
+
+
+def test_batched_matrices_equal_the_pairwise_functions() -> None:
+    z, membership, slices = blocks_and_membership()
+    sq = block_sq_dists(z, membership)
+    dcor = distance_correlation_matrix(sq)
+    dcor2 = distance_correlation_matrix(sq, squared=True)
+    hsic = hsic_unbiased_matrix(rbf_kernels_median(sq))
+    for i, si in enumerate(slices):
+        for j, sj in enumerate(slices):
+            torch.testing.assert_close(dcor[i, j], distance_correlation(z[:, si], z[:, sj]))
+            torch.testing.assert_close(dcor2[i, j], distance_correlation(z[:, si], z[:, sj], squared=True))
+            torch.testing.assert_close(hsic[i, j], hsic_unbiased(z[:, si], z[:, sj]))
+    torch.testing.assert_close(dcor.diagonal(), torch.ones(3, dtype=torch.float64))
+
+
+def test_batched_dcor_gradcheck_and_collapsed_block() -> None:
+    z, membership, _ = blocks_and_membership()
+    z = z[:6].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: distance_correlation_matrix(block_sq_dists(a, membership)), (z,))
+    collapsed = z.detach().clone()
+    collapsed[:, 2] = 0.7  # a posterior-collapsed subspace: every code identical
+    collapsed.requires_grad_()
+    value = distance_correlation_matrix(block_sq_dists(collapsed, membership))
+    assert value[0, 1].item() == 0.0
+    (grad,) = torch.autograd.grad(value.sum(), collapsed)
+    assert torch.isfinite(grad).all()
