@@ -107,8 +107,8 @@ def test_user_data_in_grid_order_is_on_grid(tmp_path: Path) -> None:
     assert data.on_grid and data.factors.names == ("a", "b") and data.num_channels == 1
 
 
-def _write_user(path: Path, images: np.ndarray, factors: np.ndarray, **extra: np.ndarray) -> str:
-    np.savez(path, images=images, factors=factors, **extra)
+def _write_user(path: Path, images: np.ndarray, factors: np.ndarray, extra: dict[str, np.ndarray]) -> str:
+    np.savez(path, images=images, factors=factors, **extra)  # type: ignore[arg-type]
     return str(path)
 
 
@@ -127,13 +127,15 @@ def test_bad_user_data(tmp_path: Path, images: np.ndarray, factors: np.ndarray, 
         path = tmp_path / "bad.npz"
         np.savez(path, images=images, factors=factors)
     else:
-        path = Path(_write_user(tmp_path / "bad.npz", images, factors, **extra))
+        path = Path(_write_user(tmp_path / "bad.npz", images, factors, extra))
     with pytest.raises(DataError, match=message) as err:
         load_dataset(str(path))
     assert "\n" not in str(err.value)
 
 
-def test_missing_unknown_truncated_and_wrong_layout(tmp_path: Path, dsprites_small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_unknown_truncated_and_wrong_layout(
+    tmp_path: Path, dsprites_small: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(DataError, match="not found"):
         load_dataset(str(tmp_path / "nope.h5"))
     with pytest.raises(DataError, match="unknown dataset"):
@@ -178,7 +180,12 @@ def test_official_md5_checked_once_and_mismatch_is_refused(tmp_path: Path, monke
     monkeypatch.setitem(checksum.KNOWN_MD5, path.name, checksum.file_md5(path))
     calls: list[Path] = []
     real = checksum.file_md5
-    monkeypatch.setattr(checksum, "file_md5", lambda p, chunk=1 << 22: calls.append(p) or real(p, chunk))
+
+    def counting(p: Path, chunk: int = 1 << 22) -> str:
+        calls.append(p)
+        return real(p, chunk)
+
+    monkeypatch.setattr(checksum, "file_md5", counting)
     load_dataset(str(path))
     load_dataset(str(path))
     assert len(calls) == 1 and checksum.sidecar_path(path).exists()  # cached in the sidecar

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,7 +60,7 @@ def _render(shape: float, scale: float, angle: float, x: float, y: float) -> np.
 @pytest.mark.parametrize("shape", [1.0, 2.0, 3.0])
 def test_dsprites_area_grows_with_scale(shape: float) -> None:
     areas = [int(_render(shape, s, 0.3, 0.5, 0.5).sum()) for s in DSPRITES.values[2]]
-    assert all(a < b for a, b in zip(areas, areas[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(areas))
     assert areas[-1] / areas[0] == pytest.approx(4.0, rel=0.2)  # area ∝ scale²
 
 
