@@ -24,7 +24,7 @@ from disco.train.config import EvalConfig
 from metrics.types import MetricResult
 
 #: details of these metrics that are 2-D arrays are drawn as heatmaps (rows: latents, columns: factors).
-HEATMAP_METRICS = ("mig", "factor_activity")
+HEATMAP_METRICS = ("mig", "activity")
 
 
 def flat_scores(results: dict[str, MetricResult]) -> dict[str, float]:
@@ -35,6 +35,42 @@ def flat_scores(results: dict[str, MetricResult]) -> dict[str, float]:
         for key, val in res.details.items():
             if isinstance(val, int | float | np.number) and not isinstance(val, bool) and np.isfinite(val):
                 out[f"{name}/{key}"] = float(val)
+    return out
+
+
+_TRAIN_ONLY = ("mig", "mig_continuous", "mig_subspace", "modularity", "unsupervised")
+_TRAIN_TEST = ("dci", "sap", "explicitness")
+
+
+def fit_sample_sizes(names: list[str], n: int, user: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Metric overrides that keep the protocol's sample sizes (10000 train / 5000 test) when the held-out split has
+    that many rows, and shrink them to the split otherwise (a small replica); ``user`` overrides win."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if name in _TRAIN_ONLY and n < 10000:
+            out[name] = {"num_train": n}
+        elif name in _TRAIN_TEST and n < 15000:
+            out[name] = {"num_train": n - n // 3, "num_test": n // 3}
+        elif name == "probes" and n < 15000:
+            test = n // 3
+            sizes = tuple(s for s in (10, 100, 1000, 10000) if s <= n - test) or (n - test,)
+            out[name] = {"num_train": sizes, "num_test": test, "subspace_num_train": sizes[-1]}
+    for name, kwargs in user.items():
+        if name in names:
+            out[name] = {**out.get(name, {}), **dict(kwargs)}
+    return out
+
+
+def matrices(details: dict[str, Any], prefix: str = "") -> list[tuple[str, np.ndarray]]:
+    """Every numeric 2-D array in ``details`` (one level of nested dicts), keyed ``outer.inner``."""
+    out: list[tuple[str, np.ndarray]] = []
+    for key, val in details.items():
+        if isinstance(val, dict) and not prefix:
+            out.extend(matrices(val, f"{key}."))
+        elif isinstance(val, np.ndarray | list):
+            arr = np.asarray(val)
+            if arr.ndim == 2 and np.issubdtype(arr.dtype, np.number) and min(arr.shape) > 0:
+                out.append((f"{prefix}{key}", arr))
     return out
 
 
@@ -63,7 +99,8 @@ class EvaluationCallback(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         every, step = self.cfg.every_n_steps, int(trainer.global_step)
-        if every > 0 and step % every == 0 and step < int(trainer.max_steps) and trainer.is_global_zero:
+        last = self.cfg.at_end and step >= int(trainer.max_steps)  # the final suite covers the last step
+        if every > 0 and step % every == 0 and not last and trainer.is_global_zero:
             self.evaluate(trainer, pl_module, self.cfg.periodic, self.cfg.num_samples, prefix="eval")
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -106,7 +143,7 @@ class EvaluationCallback(pl.Callback):
                     represent=represent if self.data.on_grid else None,
                     factor_sizes=self.data.factors.sizes,
                     subspaces=self.spec,
-                    overrides=self.cfg.overrides,
+                    overrides=fit_sample_sizes(names, int(rows.size), self.cfg.overrides),
                 )
                 step = int(trainer.global_step)
                 scores = flat_scores(results)
@@ -134,8 +171,8 @@ class EvaluationCallback(pl.Callback):
         labels = figures.latent_labels(self.spec)
         for metric in HEATMAP_METRICS:
             res = results.get(metric)
-            for key, val in ({} if res is None else res.details).items():
-                arr = np.asarray(val) if isinstance(val, np.ndarray | list) else None
+            for key, val in [m for m in matrices({} if res is None else res.details) if "raw" not in m[0]]:
+                arr = np.asarray(val)
                 if arr is None or arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
                     continue
                 if arr.shape == (len(self.data.factors.names), len(labels)):

@@ -172,7 +172,7 @@ class EvalConfig:
 
     every_n_steps: int = 2000
     at_end: bool = True
-    periodic: list[str] = field(default_factory=lambda: ["mig", "factor_activity", "probes"])
+    periodic: list[str] = field(default_factory=lambda: ["mig", "activity", "probes"])
     final: list[str] = field(default_factory=list)
     num_samples: int = 10000
     images: bool = True

@@ -1,0 +1,65 @@
+"""Reads the records of an offline W&B run file (``run-<id>.wandb``) without wandb's (removed) Python datastore.
+
+The file is a LevelDB-style log: a 7-byte header (``:W&B``, magic 0xBEE1, version 0), then 32 KiB blocks of chunks with
+a 7-byte header each (CRC32C: 4 bytes, length: 2 bytes little-endian, type: FULL 1 / FIRST 2 / MIDDLE 3 / LAST 4);
+chunks of one record are joined and parsed as ``wandb_internal_pb2.Record``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from wandb.proto import wandb_internal_pb2
+
+BLOCK = 32 * 1024
+HEADER = 7
+
+
+def records(path: Path) -> Iterator[Any]:
+    """Every record of the run file, in order."""
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", "not a W&B run file"
+    pos, pending = HEADER, b""
+    while pos + HEADER <= len(data):
+        left = BLOCK - pos % BLOCK
+        if left < HEADER:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
+        if kind == 0 and length == 0:
+            pos += left
+            continue
+        chunk = data[pos + HEADER : pos + HEADER + length]
+        pos += HEADER + length
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            rec = wandb_internal_pb2.Record()
+            rec.ParseFromString(pending)
+            yield rec
+            pending = b""
+
+
+def _key(item: Any) -> str:
+    return str(item.key) if item.key else "/".join(item.nested_key)
+
+
+def history(path: Path) -> list[dict[str, Any]]:
+    """The logged history rows as dicts of decoded values."""
+    return [
+        {_key(i): json.loads(i.value_json) for i in r.history.item}
+        for r in records(path)
+        if r.WhichOneof("record_type") == "history"
+    ]
+
+
+def config(path: Path) -> dict[str, Any]:
+    """The run config (last value of every key)."""
+    out: dict[str, Any] = {}
+    for r in records(path):
+        if r.WhichOneof("record_type") == "config":
+            out.update({_key(i): json.loads(i.value_json) for i in r.config.update})
+    return out
