@@ -11,7 +11,7 @@ classes to grid rows by index arithmetic.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +181,11 @@ class Representer:
             self._bar = None
 
 
+def _status(message: str) -> None:
+    """Print one suite status line to stderr without breaking an active progress bar."""
+    tqdm.write(f"[disco-metrics] {message}", file=sys.stderr)
+
+
 def select_rows(n: int, split: str = "test", seed: int = 0) -> np.ndarray:
     """Rows of a dataset of ``n`` images scored by observational metrics: a split of
     :func:`disco.data.splits.split_indices` (the same held-out split training uses) or ``"all"``."""
@@ -249,8 +254,10 @@ def score_codes(
     subspaces: SubspaceSpec | None = None,
     seed: int = 0,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, MetricResult]:
-    """Run :func:`metrics.suite.run_suite` on codes (and a representer for interventional metrics)."""
+    """Run :func:`metrics.suite.run_suite` on codes (and a representer for interventional metrics); ``progress``
+    receives the suite's one-line status messages."""
     from metrics.suite import run_suite
 
     check_codes(codes)
@@ -266,6 +273,7 @@ def score_codes(
         subspaces=subspace_entries(subspaces, codes.shape[1]),
         seed=seed,
         overrides={k: dict(v) for k, v in (overrides or {}).items()} or None,
+        progress=progress,
     )
 
 
@@ -286,8 +294,6 @@ def evaluate(
     Observational metrics see the codes of the ``split`` rows (see :func:`select_rows`); interventional ones encode
     grid points through a :class:`Representer` over the whole grid. Returns the results and sample counts.
     """
-    if subspaces is not None:
-        subspaces.validate(data.factors.names)
     rows = select_rows(len(data.images), split, seed)
     represent = Representer(encoder, data, batch_size=batch_size, progress=progress)
     try:
@@ -303,6 +309,7 @@ def evaluate(
             subspaces=subspaces,
             seed=seed,
             overrides=overrides,
+            progress=_status if progress else None,
         )
     finally:
         represent.close()

@@ -103,21 +103,63 @@ def _value(text: str) -> Any:
     return tuple(val) if isinstance(val, list) else val
 
 
+#: Public function(s) behind each suite metric; their keyword-only parameters are the metric's settings.
+_METRIC_FUNCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "mig": (("metrics.mig", "mig"),),
+    "mig_continuous": (("metrics.mig", "mig_continuous"),),
+    "mig_subspace": (("metrics.mig", "mig_subspace"),),
+    "activity": (("metrics.activity", "active_units"), ("metrics.activity", "activity_matrix")),
+    "probes": (("metrics.probes", "probes"),),
+    "dci": (("metrics.dci", "dci"),),
+    "sap": (("metrics.sap", "sap"),),
+    "factor_vae": (("metrics.factor_vae", "factor_vae_score"),),
+    "beta_vae": (("metrics.beta_vae", "beta_vae_score"),),
+    "modularity": (("metrics.modularity", "modularity"),),
+    "explicitness": (("metrics.modularity", "explicitness"),),
+    "unsupervised": (("metrics.unsupervised", "unsupervised"),),
+}
+_NOT_SETTINGS = {"seed", "subspaces", "factor_names", "pairs", "variance_codes"}
+
+
+def metric_settings(name: str) -> dict[str, Any] | None:
+    """Settings a metric accepts (keyword-only parameters of its function) with their defaults; None if unknown."""
+    import importlib
+    import inspect
+
+    if name not in _METRIC_FUNCTIONS:
+        return None
+    out: dict[str, Any] = {}
+    for module, attr in _METRIC_FUNCTIONS[name]:
+        params = inspect.signature(getattr(importlib.import_module(module), attr)).parameters
+        out.update(
+            {
+                k: p.default
+                for k, p in params.items()
+                if p.kind == inspect.Parameter.KEYWORD_ONLY and k not in _NOT_SETTINGS
+            }
+        )
+    return out
+
+
 def parse_overrides(
     sets: Sequence[str], metric_names: Sequence[str], num_train: int | None = None, num_test: int | None = None
 ) -> dict[str, dict[str, Any]]:
     """``--set metric.key=value`` entries plus ``--num-train/--num-test`` as ``{metric: {key: value}}``.
 
-    Keys are checked against each metric's settings in :mod:`metrics.defaults` (via :func:`metrics.suite.settings_of`)."""
-    from metrics.suite import settings_of
-
+    ``--num-train``/``--num-test`` go to every selected metric with an integer ``num_train``/``num_test`` setting
+    (the probes' ``num_train`` is a list of sizes: set it with ``--set probes.num_train=[10,100]``). Keys are checked
+    against each metric's function signature before anything is encoded."""
     out: dict[str, dict[str, Any]] = {}
     for flag, key in ((num_train, "num_train"), (num_test, "num_test")):
         if flag is None:
             continue
         if flag < 1:
             raise ConfigError(f"--{key.replace('_', '-')} must be >= 1, got {flag}")
-        takers = [m for m in metric_names if key in settings_of(m)]
+        takers = []
+        for m in metric_names:
+            known = metric_settings(m)
+            if known is not None and key in known and not isinstance(known[key], (tuple, list)):
+                takers.append(m)
         if not takers:
             raise ConfigError(f"none of the selected metrics ({', '.join(metric_names)}) has a {key} setting")
         for m in takers:
@@ -129,12 +171,12 @@ def parse_overrides(
             raise ConfigError(f"bad --set {entry!r}; write metric.key=value, e.g. mig.num_train=2000")
         if metric not in metric_names:
             raise ConfigError(f"--set {entry!r} names metric {metric!r}, which is not selected in --metrics")
-        known = settings_of(metric)
-        if key not in known:
+        known = metric_settings(metric)
+        if known is not None and key not in known:
             raise ConfigError(
                 f"metric {metric!r} has no setting {key!r}; its settings are {', '.join(known) or '(none)'}"
             )
-        out.setdefault(metric, {})[key] = _value(rhs.strip())
+        out.setdefault(metric, {})[key.strip()] = _value(rhs.strip())
     return out
 
 

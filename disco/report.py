@@ -67,7 +67,7 @@ def scalar_details(details: Mapping[str, Any]) -> dict[str, float]:
     """The scalar sub-scores of a metric's details (matrices and lists are left to plots and the JSON)."""
     out: dict[str, float] = {}
     for key, val in details.items():
-        if isinstance(val, (bool, np.bool_)):
+        if isinstance(val, (bool, np.bool_)) or key == "seconds":
             continue
         if isinstance(val, (int, float, np.integer, np.floating)) or (isinstance(val, np.ndarray) and val.ndim == 0):
             out[key] = float(val)
@@ -95,26 +95,43 @@ def markdown_report(results: Mapping[str, MetricResult], meta: Mapping[str, Any]
     return "# disco metrics\n\n" + markdown_table(results) + "\n" + "\n".join(facts) + "\n"
 
 
-def _matrix(details: Mapping[str, Any], keys: Sequence[str]) -> tuple[str, np.ndarray] | None:
+def _matrix(details: Mapping[str, Any], keys: Sequence[str]) -> np.ndarray | None:
+    """The first of ``keys`` in ``details`` that holds a 2-D numeric matrix."""
     for key in keys:
         if key in details:
             arr = np.asarray(details[key], dtype=np.float64)
-            if arr.ndim == 2:
-                return key, arr
+            if arr.ndim == 2 and arr.size:
+                return arr
     return None
 
 
-def _heatmap(arr: np.ndarray, title: str, rows: Sequence[str], cols: Sequence[str], path: Path) -> None:
+def _dims_by_factor(arr: np.ndarray, factor_names: Sequence[str]) -> np.ndarray:
+    """Orient a matrix as code dimensions × factors (metrics store MI as D × K and activity as K × D)."""
+    if arr.shape[1] != len(factor_names) and arr.shape[0] == len(factor_names):
+        return arr.T
+    return arr
+
+
+def _heatmap(arr: np.ndarray, title: str, row_label: str, cols: Sequence[str], path: Path) -> None:
+    """A code-dimension × factor heatmap with its values written in the cells."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * arr.shape[1], 1.2 + 0.4 * arr.shape[0]))
-    image = ax.imshow(arr, aspect="auto", cmap="viridis")
+    fig, ax = plt.subplots(figsize=(2.0 + 0.7 * arr.shape[1], 1.5 + 0.35 * arr.shape[0]))
+    image = ax.imshow(np.nan_to_num(arr), aspect="auto", cmap="viridis")
     fig.colorbar(image, ax=ax)
-    ax.set_yticks(range(arr.shape[0]), list(rows)[: arr.shape[0]] or [str(i) for i in range(arr.shape[0])])
-    ax.set_xticks(range(arr.shape[1]), list(cols)[: arr.shape[1]] or [str(i) for i in range(arr.shape[1])], rotation=45)
+    ax.set_yticks(range(arr.shape[0]), [str(i) for i in range(arr.shape[0])])
+    names = list(cols) if len(cols) == arr.shape[1] else [str(j) for j in range(arr.shape[1])]
+    ax.set_xticks(range(arr.shape[1]), names, rotation=45, ha="right")
+    ax.set_ylabel(row_label)
+    if arr.size <= 400:
+        top = np.nanmax(arr) if np.isfinite(arr).any() else 0.0
+        for (i, j), val in np.ndenumerate(arr):
+            if np.isfinite(val):
+                color = "black" if val > 0.6 * top else "white"
+                ax.text(j, i, f"{val:.2f}", ha="center", va="center", fontsize=6, color=color)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -161,23 +178,26 @@ def _probe_curves(result: MetricResult, path: Path) -> bool:
 def write_plots(results: Mapping[str, MetricResult], factor_names: Sequence[str], out: Path) -> list[Path]:
     """PNG plots for the metrics that were run: MI matrix (MIG), activity matrix, probe curves."""
     written: list[Path] = []
-    codes_axis: list[str] = []
     mig = results.get("mig")
-    if mig is not None and (found := _matrix(mig.details, ("mi_matrix", "mutual_information", "mi"))) is not None:
-        arr = found[1]
-        if arr.shape[1] != len(factor_names) and arr.shape[0] == len(factor_names):
-            arr = arr.T
-        _heatmap(arr, "mutual information (nats): code dim × factor", codes_axis, factor_names, out / "mi_matrix.png")
+    if mig is not None and (found := _matrix(mig.details, ("mi_matrix",))) is not None:
+        _heatmap(
+            _dims_by_factor(found, factor_names),
+            "mutual information (nats)",
+            "code dimension",
+            factor_names,
+            out / "mi_matrix.png",
+        )
         written.append(out / "mi_matrix.png")
     activity = results.get("activity")
-    if (
-        activity is not None
-        and (found := _matrix(activity.details, ("activity_matrix", "matrix", "activity"))) is not None
-    ):
-        arr = found[1]
-        if arr.shape[1] != len(factor_names) and arr.shape[0] == len(factor_names):
-            arr = arr.T
-        _heatmap(arr, "factor activity: code dim × factor", codes_axis, factor_names, out / "activity_matrix.png")
+    intervention = activity.details.get("intervention") if activity is not None else None
+    if isinstance(intervention, Mapping) and (found := _matrix(intervention, ("dimension_matrix",))) is not None:
+        _heatmap(
+            _dims_by_factor(found, factor_names),
+            "share of each factor's change",
+            "code dimension",
+            factor_names,
+            out / "activity_matrix.png",
+        )
         written.append(out / "activity_matrix.png")
     probes = results.get("probes")
     if probes is not None and _probe_curves(probes, out / "probe_curves.png"):
@@ -271,8 +291,10 @@ def log_wandb(payload: Mapping[str, Any], report_dir: Path, *, project: str = "d
         images = {f"plots/{p[:-4]}": wandb.Image(str(report_dir / p)) for p in payload.get("plots", [])}
         run.log({**scores, **images})
         run.summary.update(scores)
-        run.save(str(report_dir / "metrics.json"), base_path=str(report_dir), policy="now")
         run_dir = str(run.dir)
+        for name in ("metrics.json", "metrics.md"):
+            shutil.copy2(report_dir / name, Path(run_dir) / name)
     finally:
         run.finish()
+        wandb.teardown()  # waits for the W&B service to flush the run's transaction log before the CLI exits
     return run_dir
