@@ -53,14 +53,16 @@ def active_dims(variances: np.ndarray, threshold: float) -> np.ndarray:
     return np.sqrt(variances) >= threshold
 
 
-def batch_votes(codes: np.ndarray, variances: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """Argmin dimension of each batch ``(V, B, D)``: variance over the batch (``ddof=1``) / global variance, active dims.
-
-    Returns the (V,) indices into the full code (not into the active subset).
-    """
+def batch_variance_ratios(codes: np.ndarray, variances: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Variance over each batch ``(V, B, D)`` (``ddof=1``) of the active dims divided by their global variance: (V, A)."""
     idx = np.flatnonzero(active)
     local = np.var(codes[:, :, idx], axis=1, ddof=1, dtype=np.float64)
-    return idx[np.argmin(local / variances[idx], axis=1)]
+    return local / variances[idx]
+
+
+def batch_votes(codes: np.ndarray, variances: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Argmin dimension of each batch ``(V, B, D)`` over the active dims, as (V,) indices into the full code."""
+    return np.flatnonzero(active)[np.argmin(batch_variance_ratios(codes, variances, active), axis=1)]
 
 
 def vote_matrix(dims: np.ndarray, factor_index: np.ndarray, num_dims: int, num_factors: int) -> np.ndarray:
