@@ -186,16 +186,26 @@ def _status(message: str) -> None:
     tqdm.write(f"[disco-metrics] {message}", file=sys.stderr)
 
 
-def select_rows(n: int, split: str = "test", seed: int = 0) -> np.ndarray:
-    """Rows of a dataset of ``n`` images scored by observational metrics: a split of
-    :func:`disco.data.splits.split_indices` (the same held-out split training uses) or ``"all"``."""
+def select_rows(
+    n: int, split: str = "test", seed: int = 0, *, limit: int | None = None, sample_seed: int = 0
+) -> np.ndarray:
+    """Rows of a dataset of ``n`` images scored by observational metrics, sorted.
+
+    ``split`` is a part of :func:`disco.data.splits.split_indices` with ``seed`` (the same held-out split training
+    uses; its ``split_seed``) or ``"all"``. With ``limit`` smaller than the split, a uniform random subset of ``limit``
+    rows is drawn with ``sample_seed`` (the metrics draw their own uniform samples from whatever they are given).
+    """
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if split == "all":
-        return np.arange(n, dtype=np.int64)
-    from disco.data.splits import split_indices
+        rows = np.arange(n, dtype=np.int64)
+    else:
+        from disco.data.splits import split_indices
 
-    return np.sort(split_indices(n, seed=seed)[split].cpu().numpy().astype(np.int64))
+        rows = np.sort(split_indices(n, seed=seed)[split].cpu().numpy().astype(np.int64))
+    if limit is not None and 0 < limit < rows.size:
+        rows = np.sort(np.random.default_rng(sample_seed).choice(rows, int(limit), replace=False))
+    return rows
 
 
 def load_codes(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
@@ -283,7 +293,9 @@ def evaluate(
     metric_names: Sequence[str],
     *,
     split: str = "test",
+    split_seed: int = 0,
     seed: int = 0,
+    max_samples: int | None = None,
     batch_size: int = 512,
     subspaces: SubspaceSpec | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
@@ -291,10 +303,20 @@ def evaluate(
 ) -> tuple[dict[str, MetricResult], dict[str, Any]]:
     """Score ``encoder`` (already on its device, in eval mode) on ``data`` with the named metrics.
 
-    Observational metrics see the codes of the ``split`` rows (see :func:`select_rows`); interventional ones encode
-    grid points through a :class:`Representer` over the whole grid. Returns the results and sample counts.
+    Observational metrics see the codes of rows of ``split`` (see :func:`select_rows`; ``split_seed`` must be the one
+    training used): by default as many uniformly drawn rows as the requested protocols need
+    (:func:`metrics.suite.observational_sample_size`), ``max_samples`` rows when given, the whole split when it is 0.
+    Interventional metrics encode grid points through a :class:`Representer` over the whole grid (the dataset must
+    be ``on_grid``). ``seed`` seeds the row draw and every metric. Returns the results and sample counts.
     """
-    rows = select_rows(len(data.images), split, seed)
+    from metrics.suite import observational_sample_size
+
+    if max_samples is None:
+        limit: int | None = observational_sample_size(list(metric_names), overrides)
+    else:
+        limit = max_samples if max_samples > 0 else None
+    split_size = select_rows(len(data.images), split, split_seed).size
+    rows = select_rows(len(data.images), split, split_seed, limit=limit, sample_seed=seed)
     represent = Representer(encoder, data, batch_size=batch_size, progress=progress)
     try:
         codes = represent.encode_rows(rows, desc=f"encoding {split}")
@@ -315,6 +337,8 @@ def evaluate(
         represent.close()
     counts = {
         "split": split,
+        "split_seed": split_seed,
+        "split_rows": int(split_size),
         "observational_samples": int(codes.shape[0]),
         "interventional_images_encoded": int(represent.num_encoded - codes.shape[0]),
         "encoder_passes": int(represent.calls),

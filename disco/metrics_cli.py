@@ -59,7 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--split", choices=SPLITS, default="test", help="rows scored by observational metrics (default test)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and of every metric (default 0)")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        help="seed of the train/val/test split (default: the checkpoint's, else 0 as in training)",
+    )
+    p.add_argument(
+        "--max-samples",
+        type=int,
+        help="rows of the split to encode for observational metrics (default: what the protocols need; 0: all)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the metrics and of the row draw (default 0)")
     p.add_argument("--batch-size", type=int, default=512, help="images per encoder pass (default 512)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     p.add_argument(
@@ -217,11 +227,14 @@ def _score_encoder(
     spec = SubspaceSpec.parse(args.subspaces) if args.subspaces else loaded.subspaces
     data = load_dataset(args.dataset)
     encoder = loaded.module.to(device).eval()
+    split_seed = args.split_seed if args.split_seed is not None else int(loaded.info.get("split_seed", 0))
     results, counts = evaluate(
         encoder,
         data,
         names,
         split=args.split,
+        split_seed=split_seed,
+        max_samples=args.max_samples,
         seed=args.seed,
         batch_size=args.batch_size,
         subspaces=spec,

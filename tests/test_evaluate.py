@@ -126,6 +126,11 @@ def test_select_rows_is_the_training_split() -> None:
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(select_rows(1000, split, seed=3), np.sort(ref[split].numpy()))
     np.testing.assert_array_equal(select_rows(7, "all"), np.arange(7))
+    test = np.sort(ref["test"].numpy())
+    sub = select_rows(1000, "test", seed=3, limit=40, sample_seed=5)
+    np.testing.assert_array_equal(sub, np.sort(np.random.default_rng(5).choice(test, 40, replace=False)))
+    assert np.all(np.diff(sub) > 0) and np.isin(sub, test).all()
+    np.testing.assert_array_equal(select_rows(1000, "test", seed=3, limit=10_000), test)
 
 
 def test_subspace_entries_checks_width() -> None:

@@ -397,12 +397,4 @@ def test_console_script_subprocess(tmp_path: Path) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("| metric | score |") and "| mig |" in ok.stdout
-    bad = subprocess.run(
-        [str(script), "--codes", str(tmp_path / "missing.npz"), "--metrics", "mig", "--out", str(tmp_path / "r2")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert bad.returncode == 2
-    assert bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("error: ") and "does not exist" in bad.stderr
+    assert "error" not in ok.stderr and (tmp_path / "r" / "metrics.json").is_file()

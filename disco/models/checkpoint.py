@@ -126,6 +126,10 @@ def _load_checkpoint(path: Path, map_location: str | torch.device) -> LoadedEnco
     module.eval()
     info = {k: meta.get(k) for k in ("dataset", "factor_names") if meta.get(k) is not None}
     info.update({"encoder_name": enc["name"], "encoder_kwargs": kwargs})
+    config = meta.get("config")
+    data_cfg = config.get("data") if isinstance(config, Mapping) else None
+    if isinstance(data_cfg, Mapping) and isinstance(data_cfg.get("split_seed"), int):
+        info["split_seed"] = int(data_cfg["split_seed"])
     return LoadedEncoder(
         module, _subspaces_from(meta, path), "checkpoint", f"disco checkpoint {path} ({enc['name']})", info
     )
