@@ -11,23 +11,34 @@ import torch
 class DeviceImages:
     """A uint8 image tensor ``(N, C, H, W)`` resident on ``device``.
 
-    The tensor may be a channels-last view of the file's array; it is moved to the device as it is (no copy on CPU).
+    The tensor may be a channels-last view of the file's array (3D Shapes); it is kept in that layout (no copy on CPU)
+    and batches come out as contiguous ``(B, C, H, W)`` floats.
     """
 
     def __init__(self, images: torch.Tensor, device: torch.device | str = "cpu") -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"DeviceImages needs uint8 (N, C, H, W) images, got {images.dtype} {tuple(images.shape)}")
         self.device = torch.device(device)
-        self.images = images if images.device == self.device else images.to(self.device)
+        # Gather from contiguous storage: index_select on a strided view would copy the whole tensor each call.
+        self.channels_last = not images.is_contiguous() and images.permute(0, 2, 3, 1).is_contiguous()
+        storage = images.permute(0, 2, 3, 1) if self.channels_last else images.contiguous()
+        self.storage = storage if storage.device == self.device else storage.to(self.device)
+
+    @property
+    def images(self) -> torch.Tensor:
+        """The uint8 ``(N, C, H, W)`` images (a view of the stored tensor)."""
+        return self.storage.permute(0, 3, 1, 2) if self.channels_last else self.storage
 
     def __len__(self) -> int:
-        return int(self.images.shape[0])
+        return int(self.storage.shape[0])
 
     @property
     def nbytes(self) -> int:
-        return self.images.numel() * self.images.element_size()
+        return self.storage.numel() * self.storage.element_size()
 
     def gather(self, index: torch.Tensor) -> torch.Tensor:
         """Float images ``(B, C, H, W)`` in [0, 1] of the rows in ``index`` (a long tensor on any device)."""
-        rows = self.images.index_select(0, index.to(self.device))
-        return rows.to(torch.float32).div_(255.0).contiguous()
+        rows = self.storage.index_select(0, index.to(self.device))
+        if self.channels_last:
+            rows = rows.permute(0, 3, 1, 2)
+        return rows.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)

@@ -9,6 +9,7 @@ from conftest import grid_data, row_of
 from scipy.stats import chisquare
 
 from disco.data.datasets import GroundTruthData
+from disco.data.device_images import DeviceImages
 from disco.data.pairs import PairBatch
 from disco.data.sampler import MODES, PairBatchStream, PairSampler
 from disco.errors import ConfigError
@@ -162,3 +163,13 @@ def test_bad_sampler_arguments(grid: GroundTruthData) -> None:
         PairSampler(grid, torch.tensor([], dtype=torch.long))
     with pytest.raises(ConfigError, match="does not belong"):
         PairSampler(grid, torch.tensor([len(grid)]))
+
+
+def test_channels_last_images_gather_like_plain_indexing() -> None:
+    nhwc = torch.randint(0, 256, (30, 64, 64, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    view = nhwc.permute(0, 3, 1, 2)  # how the 3D Shapes loader hands images over (no copy)
+    images = DeviceImages(view)
+    assert images.channels_last and images.storage.data_ptr() == nhwc.data_ptr()
+    index = torch.tensor([3, 0, 29, 3])
+    out = images.gather(index)
+    assert out.is_contiguous() and torch.equal(out, view[index].float() / 255)

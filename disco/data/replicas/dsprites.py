@@ -9,6 +9,7 @@ the largest rotated sprite stays inside the frame. Pixels are rendered in batche
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -23,7 +24,7 @@ SQUARE_HALF = 8.0  # half side of the square at scale 1, in pixels
 ELLIPSE_AXES = (10.0, 5.0)  # semi-axes of the ellipse at scale 1
 HEART_UNIT = 8.0  # pixels per unit of the heart curve at scale 1
 MARGIN = 12.5  # sprite centre range [MARGIN, SIZE - MARGIN]: the largest rotated sprite stays inside the frame
-WINDOW = 26  # side of the patch that can hold sprite pixels (largest sprite radius is about 11.4)
+MAX_RADIUS = 11.4  # farthest sprite pixel from the centre at scale 1 (the square's half diagonal is 11.3)
 _EPS = 1e-4  # boundary tolerance so that exact symmetries (a square turned by 90°) render identically
 
 
@@ -45,15 +46,16 @@ def render_dsprites(
     }
     n = len(t["shape"])
     out = torch.zeros((n, SIZE * SIZE), dtype=torch.uint8)
-    offsets = torch.arange(WINDOW, dtype=torch.long)
     for value in (1, 2, 3):
         rows = torch.nonzero(t["shape"].round() == value).reshape(-1)
         if len(rows) == 0:
             continue
         cx, cy = sprite_centre(t["x"][rows]), sprite_centre(t["y"][rows])
-        # Only a WINDOW×WINDOW patch around the centre can hold sprite pixels: render that patch and paste it.
-        x0 = (cx.floor().long() - WINDOW // 2).clamp(0, SIZE - WINDOW)
-        y0 = (cy.floor().long() - WINDOW // 2).clamp(0, SIZE - WINDOW)
+        # Only a window×window patch around the centre can hold sprite pixels: render that patch and paste it.
+        window = min(SIZE, 2 * math.ceil(MAX_RADIUS * float(t["scale"][rows].max())) + 4)
+        offsets = torch.arange(window, dtype=torch.long)
+        x0 = (cx.floor().long() - window // 2).clamp(0, SIZE - window)
+        y0 = (cy.floor().long() - window // 2).clamp(0, SIZE - window)
         cos, sin = torch.cos(t["angle"][rows]), torch.sin(t["angle"][rows])
         inv_s = (1.0 / t["scale"][rows])[:, None, None]
         dx = ((x0[:, None] + offsets).float() + 0.5 - cx[:, None])[:, None, :] * inv_s
