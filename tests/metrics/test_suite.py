@@ -120,11 +120,11 @@ def test_precomputed_codes_run_observational_metrics_only() -> None:
 def test_errors() -> None:
     factors = sample_factors(SIZES, 100, np.random.default_rng(0))
     codes = Counting()(factors)
-    with pytest.raises(MetricError, match="unknown metric.*nope; valid names: mig, mig_continuous"):
+    with pytest.raises(MetricError, match=r"unknown metric.*nope; valid names: mig, mig_continuous"):
         run_suite(["mig", "nope"], codes=codes, factors=factors)
     with pytest.raises(MetricError, match="needs at least 10000 samples but got 100"):
         run_suite(["mig"], codes=codes, factors=factors)
-    with pytest.raises(MetricError, match="unknown option.*bins for metric mig"):
+    with pytest.raises(MetricError, match=r"unknown option.*bins for metric mig"):
         run_suite(["mig"], codes=codes, factors=factors, overrides={"mig": {"bins": 3}})
     with pytest.raises(MetricError, match="mig_subspace needs named subspaces"):
         run_suite(["mig_subspace"], codes=codes, factors=factors)
