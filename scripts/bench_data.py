@@ -107,11 +107,16 @@ def main() -> None:
         paths = {}
         for name in ("dsprites", "shapes3d"):
             sub = QUICK[name] if args.quick else None
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             paths[name] = make_replica(name, Path(tmp) / f"{name}.h5", sub)
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             size = paths[name].stat().st_size / 2**20
-            print(f"generate {name:<9} {'quick' if args.quick else 'full '}: {seconds:7.1f} s, file {size:8.1f} MiB")
+            print(
+                f"generate {name:<9} {'quick' if args.quick else 'full '}: wall {seconds:7.1f} s, CPU {cpu:7.1f} s "
+                f"(all threads; wall on {torch.get_num_threads()} idle cores >= CPU/{torch.get_num_threads()}), "
+                f"file {size:8.1f} MiB",
+                flush=True,
+            )
         for name in ("dsprites", "shapes3d"):
             before = rss_mib()
             start = time.perf_counter()
@@ -120,7 +125,8 @@ def main() -> None:
             held = data.images.numel() / 2**20
             print(
                 f"load {name:<9}: {len(data)} images in {load_s:.1f} s; images hold {held:.0f} MiB uint8, "
-                f"process RSS +{rss_mib() - before:.0f} MiB (now {rss_mib():.0f} MiB)"
+                f"process RSS +{rss_mib() - before:.0f} MiB (now {rss_mib():.0f} MiB)",
+                flush=True,
             )
             model = conv64(data.num_channels).to(device)
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -131,7 +137,8 @@ def main() -> None:
                 print(
                     f"  {name} batch {batch_size:>3}: pair batch {t_pair * 1e3:6.2f} ms ({1 / t_pair:7.1f} batches/s, "
                     f"{batch_size / t_pair:8.0f} pairs/s); conv64 train step on the pair {t_step * 1e3:7.2f} ms; "
-                    f"ratio {t_pair / t_step:.1%}"
+                    f"ratio {t_pair / t_step:.1%}",
+                    flush=True,
                 )
             del data, sampler
 

@@ -42,6 +42,12 @@ def _offline_hint(name: str | None) -> str:
     return f"make the offline replica instead: disco data make {key} --out {data_dir() / REPLICA_FILES[key]}"
 
 
+def _hash_file(digest: hashlib._Hash, path: Path, chunk: int) -> None:
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+
+
 def download(
     url: str,
     out_path: str | Path,
@@ -65,16 +71,14 @@ def download(
         with urllib.request.urlopen(request, timeout=timeout) as response:
             resumed = have > 0 and response.status == 206
             if resumed:
-                with open(part, "rb") as fh:
-                    while block := fh.read(chunk):
-                        digest.update(block)
+                _hash_file(digest, part, chunk)
             with open(part, "ab" if resumed else "wb") as fh:
                 while block := response.read(chunk):
                     fh.write(block)
                     digest.update(block)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # the partial file is already complete
-            digest = hashlib.md5(part.read_bytes())
+            _hash_file(digest, part, chunk)
         else:
             raise DataError(
                 f"download of {url} failed with HTTP {err.code} {err.reason}; {_offline_hint(name)}"
