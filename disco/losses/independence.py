@@ -95,8 +95,8 @@ class SubspaceIndependence(nn.Module):
             start += s.width
         self.register_buffer("membership", membership, persistent=False)
         if estimator == "club":
-            for a, b in self.pairs:
-                self.club[f"{a.name}|{b.name}"] = CLUBEstimator(a.width, b.width, hidden)
+            for n, (a, b) in enumerate(self.pairs):
+                self.club[str(n)] = CLUBEstimator(a.width, b.width, hidden)
         if estimator == "tc":
             self.tc = TCDiscriminator(self.sub_spec, tc_hidden)
 
@@ -117,7 +117,16 @@ class SubspaceIndependence(nn.Module):
         return [z[:, s.slice] for s in self.chosen]
 
     def pair_values(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The estimator's value per pair ``"a|b"`` (or ``{"tc": value}`` for the TC discriminator)."""
+        """The estimator's value per pair ``"a|b"`` (or ``{"tc": value}`` for the TC discriminator).
+
+        Computed in float32 at least, with autocast disabled (distance and kernel matrices lose too much in 16 bits).
+        """
+        if z.dtype in (torch.float16, torch.bfloat16):
+            z = z.float()
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            return self._pair_values(z)
+
+    def _pair_values(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         blocks = self._blocks(z)
         idx = {s.name: i for i, s in enumerate(self.chosen)}
         if self.estimator == "tc":
@@ -137,7 +146,7 @@ class SubspaceIndependence(nn.Module):
             return {k: values[n] for n, (k, _, _) in enumerate(keys)}
         if self.estimator == "crosscov":
             return {k: cross_covariance(blocks[i], blocks[j], self.standardised) for k, i, j in keys}
-        return {k: self.club[k](blocks[i], blocks[j]) for k, i, j in keys}
+        return {k: self.club[str(n)](blocks[i], blocks[j]) for n, (k, i, j) in enumerate(keys)}
 
     def forward(self, z: torch.Tensor) -> LossOutput:
         """Mean penalty over pairs of subspaces (the TC value for ``"tc"``), times ``weight``."""
@@ -167,8 +176,8 @@ class SubspaceIndependence(nn.Module):
             return self.tc.auxiliary_loss(torch.cat(blocks, dim=1))
         idx = {s.name: i for i, s in enumerate(self.chosen)}
         total = z.new_zeros(())
-        for a, b in self.pairs:
-            net = self.club[f"{a.name}|{b.name}"]
+        for n, (a, b) in enumerate(self.pairs):
+            net = self.club[str(n)]
             assert isinstance(net, CLUBEstimator)
             total = total + net.auxiliary_loss(blocks[idx[a.name]], blocks[idx[b.name]])
         return total

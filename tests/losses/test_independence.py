@@ -139,3 +139,21 @@ def test_penalty_leaves_estimator_params_alone_and_survives_an_aux_step_before_b
     penalty.backward()
     assert enc.weight.grad is not None and torch.isfinite(enc.weight.grad).all()
     assert all(p.grad is None for p in m.auxiliary_parameters())
+
+
+@pytest.mark.parametrize("estimator", ["dcor", "hsic", "crosscov"])
+def test_half_precision_codes_are_scored_in_float32(estimator: str) -> None:
+    z = dependent_codes(64, torch.Generator().manual_seed(0))
+    low = z.bfloat16()
+    m = SubspaceIndependence(SPEC, estimator)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = m(low)
+    assert out.loss.dtype == torch.float32
+    torch.testing.assert_close(out.loss, m(low.float()).loss)
+
+
+def test_subspace_names_with_dots_work_with_club() -> None:
+    spec = SubspaceSpec.parse("pos.x=1,pos.y=1")
+    m = SubspaceIndependence(spec, "club")
+    out = m(torch.randn(16, 2))
+    assert set(out.diagnostics) == {"raw", "raw/pos.x|pos.y"}
