@@ -86,7 +86,7 @@ class ProbeDefaults:
     #: Hidden layer widths of the MLP probe.
     mlp_hidden: tuple[int, ...] = (256,)
     #: Training samples of each cell of the factor x subspace probe matrix.
-    subspace_num_train: int = 10000
+    subspace_num_train: int = 2000
 
 
 @dataclass(frozen=True)

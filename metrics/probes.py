@@ -17,7 +17,7 @@ Probes:
 
 With ``subspaces=[(name, width), ...]`` (widths summing to D, in column order) the result also holds a factor x subspace
 matrix of probe accuracies: can the columns of subspace ``j`` alone predict factor ``k``? Each cell is a logistic
-regression with ``fallback_c`` on ``subspace_num_train`` training samples, scored on the test rows.
+regression with ``fallback_c`` on ``subspace_num_train`` (2000) training samples, scored on the test rows.
 """
 
 from __future__ import annotations

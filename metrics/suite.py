@@ -255,7 +255,7 @@ def run_suite(
     if represent is not None and shared_codes is None and (observational or "factor_vae" in requested):
         n_obs = observational_sample_size(requested, over)
         report(f"encoding {n_obs} observational samples")
-        shared_factors = sample_factors(check_factor_sizes(factor_sizes or []), n_obs, rng)
+        shared_factors = sample_factors(represent.factor_sizes, n_obs, rng)
         shared_codes = np.asarray(represent(shared_factors))
 
     base: dict[str, Any] = {"seed": seed, "subspaces": subspaces, "factor_names": factor_names}
