@@ -131,6 +131,8 @@ class Representer:
             out.append(self.encode_images(images[idx.to(images.device)]))
             if bar is not None:
                 bar.update(len(idx))
+        if desc != _GRID_DESC:
+            self.close()
         if not out:
             return np.zeros((0, self.code_dim or 0), dtype=np.float64)
         codes = np.concatenate(out, axis=0)
