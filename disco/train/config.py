@@ -140,11 +140,15 @@ class OptimConfig:
 class TrainerConfig:
     """Lightning Trainer settings; ``precision: bf16-mixed`` on GPU, ``strategy: ddp`` for several devices/nodes.
 
+    ``max_minutes``: wall-clock budget; training stops at ``max_steps`` or when it runs out (then the final evaluation
+    and checkpoint still happen).
+
     ``nan_check_every``: how often (steps) the accumulated non-finite flag is read on the host (one sync each time; a
     checkpoint save always checks first, so a saved checkpoint is never poisoned).
     """
 
     max_steps: int = 20000
+    max_minutes: float | None = None
     accelerator: str = "auto"
     devices: int | str = "auto"
     num_nodes: int = 1

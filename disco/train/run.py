@@ -7,6 +7,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def make_trainer(cfg: TrainConfig, run_dir: Path, callbacks: Sequence[Callback],
     devices: Any = int(t.devices) if isinstance(t.devices, str) and t.devices.isdigit() else t.devices
     return pl.Trainer(
         max_steps=t.max_steps,
+        max_time=None if t.max_minutes is None else timedelta(minutes=t.max_minutes),
         max_epochs=-1,
         accelerator=t.accelerator,
         devices=devices,

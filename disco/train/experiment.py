@@ -1,0 +1,67 @@
+"""Helpers of the runnable scripts (``scripts/train_*.py``, ``scripts/results.py``): make a replica when no dataset is
+given, train a config with overrides, and format the held-out metric table."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from disco.errors import ConfigError
+
+HEADLINE = ("mig", "dci", "activity", "probes")
+
+
+def parse_subsample(text: str | None) -> dict[str, int]:
+    """``"scale=2,orientation=4"`` → ``{"scale": 2, "orientation": 4}`` (keep every step-th value of those factors)."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, sep, step = part.partition("=")
+        if not sep or not step.strip().isdigit() or int(step) < 1:
+            raise ConfigError(f"bad --subsample entry {part!r}; write factor=step, e.g. orientation=4,pos_x=2")
+        out[name.strip()] = int(step)
+    return out
+
+
+def ensure_replica(name: str, dataset: str | None, subsample: Mapping[str, int], data_dir: str | Path = "data") -> str:
+    """The dataset to train on: ``dataset`` if given, else a replica of ``name`` under ``data_dir`` (made if missing;
+    subsampled replicas get their own file name)."""
+    if dataset:
+        return dataset
+    from disco.data.replicas import make_replica
+
+    tag = "_".join(f"{k}{v}" for k, v in sorted(subsample.items()))
+    path = Path(data_dir) / (f"{name}_replica_{tag}.h5" if tag else f"{name}_replica.h5")
+    if not path.is_file():
+        print(f"making the {name} replica {path} (once) ...", flush=True)
+        make_replica(name, path, dict(subsample) or None)
+    return str(path)
+
+
+def train_config(config: str | Path, dataset: str, overrides: Sequence[str]) -> dict[str, float]:
+    """Train ``config`` on ``dataset`` with command-line ``overrides``; returns the final held-out scores."""
+    from disco.train.callbacks import flat_scores
+    from disco.train.cli import parse_config
+    from disco.train.run import train
+
+    cfg = parse_config(["--config", str(config), f"--data.dataset={dataset}", *overrides])
+    result = train(cfg)
+    if result.evaluation is None or not result.evaluation.final:
+        return {}
+    return flat_scores(result.evaluation.final)
+
+
+def median_table(rows: Mapping[str, Sequence[Mapping[str, float]]], metrics: Sequence[str] = HEADLINE) -> str:
+    """Markdown table: one row per config, the median over seeds of each metric, per-seed values in brackets."""
+    head = "| config | seeds | " + " | ".join(metrics) + " |"
+    lines = [head, "|---|---:|" + "---:|" * len(metrics)]
+    for name, runs in rows.items():
+        cells = []
+        for m in metrics:
+            vals = [r[m] for r in runs if m in r and math.isfinite(r[m])]
+            cells.append(
+                "n/a" if not vals else f"{statistics.median(vals):.3f} ({', '.join(f'{v:.3f}' for v in vals)})"
+            )
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
