@@ -81,6 +81,8 @@ class ProbeDefaults:
     cs: tuple[float, ...] = (0.1, 10.0, 1000.0)
     #: Stratified folds of the cross-validation; training sets with fewer samples of some class use ``fallback_c``.
     cv_folds: int = 3
+    #: Cross-validate C only for training sets up to this size; larger ones use max(cs) (see metrics/probes.py).
+    cv_max_train: int = 1000
     fallback_c: float = 1.0
     max_iter: int = 100
     #: Hidden layer widths of the MLP probe.

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegressionCV
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
@@ -38,6 +38,22 @@ def test_matches_direct_sklearn_probe() -> None:
             ).fit(scaler.transform(x[train]), y[train, k])
         expected = np.mean(clf.predict(scaler.transform(x[test])) == y[test, k])
         assert result.details["accuracy"][name][200] == pytest.approx(expected, abs=1e-12)
+
+
+def test_large_training_sets_use_the_weakest_regularisation() -> None:
+    y = _factors(900)
+    x = y @ np.random.default_rng(1).normal(size=(3, 4)) + np.random.default_rng(2).normal(size=(900, 4))
+    result = probes(x, y, num_train=(100, 600), num_test=300, cv_max_train=500, seed=1)
+    assert result.details["max_c"] == {f"factor_{k}": [600] for k in range(3)}
+    perm = np.random.default_rng(1).permutation(900)
+    test, train = perm[:300], perm[300:900]
+    scaler = StandardScaler().fit(x[train])
+    for k in range(3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf = LogisticRegression(C=1000.0, max_iter=100).fit(scaler.transform(x[train]), y[train, k])
+        expected = np.mean(clf.predict(scaler.transform(x[test])) == y[test, k])
+        assert result.details["accuracy"][f"factor_{k}"][600] == pytest.approx(expected, abs=1e-12)
 
 
 def test_perfect_code_reaches_one_and_sample_efficiency() -> None:
