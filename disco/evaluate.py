@@ -176,16 +176,16 @@ class Representer:
             )
         return self._bar
 
+    def status(self, message: str) -> None:
+        """Print one status line to stderr (closing the progress bar first so the line stays readable)."""
+        self.close()
+        tqdm.write(f"[disco-metrics] {message}", file=sys.stderr)
+
     def close(self) -> None:
         """Close the progress bar, if any."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-
-
-def _status(message: str) -> None:
-    """Print one suite status line to stderr without breaking an active progress bar."""
-    tqdm.write(f"[disco-metrics] {message}", file=sys.stderr)
 
 
 def select_rows(
@@ -333,7 +333,7 @@ def evaluate(
             subspaces=subspaces,
             seed=seed,
             overrides=overrides,
-            progress=_status if progress else None,
+            progress=represent.status if progress else None,
         )
     finally:
         represent.close()
