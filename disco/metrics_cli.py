@@ -289,7 +289,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     payload = write_report(out, results, meta, factor_names=factor_names, force=args.force)
     print(markdown_table(results), end="")
     if args.wandb:
-        run_dir = log_wandb(payload, out, project=args.wandb_project, name=args.wandb_name)
+        try:
+            run_dir = log_wandb(payload, out, project=args.wandb_project, name=args.wandb_name)
+        except Exception as err:  # W&B raises many types (network, auth, settings); the report itself is complete
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(f"W&B logging failed ({first[:160]}); the report in {out} is complete") from err
         print(f"W&B run files: {run_dir}", file=sys.stderr)
     print(f"report written to {out}", file=sys.stderr)
     return 0

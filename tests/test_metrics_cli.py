@@ -21,7 +21,7 @@ from disco.data.splits import split_indices
 from disco.metrics_cli import main
 from disco.models.factory import build_encoder
 from disco.models.subspaces import SubspaceSpec
-from disco.report import to_jsonable
+from disco.report import to_jsonable, wandb_mode
 from metrics.mig import mig
 from metrics.suite import run_suite
 
@@ -231,6 +231,21 @@ def test_wandb_offline_run_records_the_scores(
     assert summary["mig"] == pytest.approx(report["metrics"]["mig"]["score"])
     assert summary["sap"] == pytest.approx(report["metrics"]["sap"]["score"])
     assert json.loads((runs[0] / "files" / "metrics.json").read_text()) == report
+
+
+def test_wandb_mode_is_offline_unless_logged_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert wandb_mode() == "offline"
+    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
+    (tmp_path / "netrc").chmod(0o600)
+    assert wandb_mode() == "online"
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    monkeypatch.setenv("WANDB_API_KEY", "k")
+    assert wandb_mode() == "online"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert wandb_mode() == "disabled"
 
 
 def _wandb_summary(path: Path) -> dict[str, object]:
