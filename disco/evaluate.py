@@ -311,8 +311,14 @@ def evaluate(
     Interventional metrics encode grid points through a :class:`Representer` over the whole grid (the dataset must
     be ``on_grid``). ``seed`` seeds the row draw and every metric. Returns the results and sample counts.
     """
-    from metrics.suite import observational_sample_size
+    from metrics.suite import INTERVENTIONAL, observational_sample_size
 
+    needs = [n for n in metric_names if n in INTERVENTIONAL]
+    if needs and not data.on_grid:
+        raise DataError(
+            f"dataset {data.name!r} does not hold its full factor grid in order, so {', '.join(needs)} cannot intervene "
+            "on factors; drop them or use a full-grid dataset (dsprites, shapes3d or a replica)"
+        )
     if max_samples is None:
         limit: int | None = observational_sample_size(list(metric_names), overrides)
     else:

@@ -13,7 +13,7 @@ from disco.data.datasets import GroundTruthData
 from disco.data.factors import FactorSpace
 from disco.data.splits import split_indices
 from disco.errors import DataError, EncoderError
-from disco.evaluate import Representer, check_codes, load_codes, select_rows, subspace_entries
+from disco.evaluate import Representer, check_codes, evaluate, load_codes, select_rows, subspace_entries
 from disco.models.factory import build_encoder
 from disco.models.subspaces import SubspaceSpec
 
@@ -110,6 +110,13 @@ def test_representer_needs_grid_and_valid_classes() -> None:
     data.on_grid = False
     with pytest.raises(DataError, match="interventional metrics"):
         Representer(PixelIndex(), data)(np.zeros((1, 3), dtype=np.int64))
+
+
+def test_evaluate_refuses_interventions_off_grid() -> None:
+    data = _indexed_data()
+    data.on_grid = False
+    with pytest.raises(DataError, match="factor_vae cannot intervene"):
+        evaluate(PixelIndex(), data, ["mig", "factor_vae"], split="all")
 
 
 def test_check_codes() -> None:
