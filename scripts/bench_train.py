@@ -67,12 +67,12 @@ def one_run(argv: list[str], in_memory: bool, steps: int, warmup: int) -> float:
     dm = (InMemory if in_memory else PairDataModule)(cfg.data, seed=cfg.seed)
     module = DiscoModule(cfg, tuple(dm.data.factors.names), dm.data.num_channels, len(dm.splits["train"]))
     timer = StepTimer()
-    trainer = make_trainer(cfg, Path("runs/bench"), [timer], False)
+    trainer = make_trainer(cfg, Path(cfg.run_dir), [timer], False)
     trainer.fit(module, datamodule=dm)
     return statistics.median(timer.times[warmup:])
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/dsprites.yaml")
     parser.add_argument("--dataset", default=None)
@@ -80,7 +80,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
-    args, overrides = parser.parse_known_args()
+    args, overrides = parser.parse_known_args(argv)
     dataset = ensure_replica("dsprites", args.dataset, parse_subsample(args.subsample))
     argv = ["--config", args.config, f"--data.dataset={dataset}", "--checkpoint.keep=1", *overrides]
     real, memory = [], []

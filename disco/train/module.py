@@ -8,12 +8,14 @@ discriminator of Kim & Mnih 2018) get their own optimiser; only the model optimi
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from disco.data.pairs import PairBatch
 from disco.models.factory import DECODERS, ENCODERS, build_decoder, build_encoder
@@ -123,12 +125,24 @@ class DiscoModule(pl.LightningModule):
         return out.total.detach()
 
     def _auxiliary_update(self, optimizer: torch.optim.Optimizer, z: torch.Tensor) -> torch.Tensor:
-        """``optim.aux_steps`` steps of the auxiliary nets on detached codes (the raw optimiser: not a Lightning step)."""
+        """``optim.aux_steps`` steps of the auxiliary nets on detached codes (the raw optimiser: not a Lightning step).
+
+        Under DDP the backward runs outside DDP's gradient hooks (``no_sync``) and the auxiliary gradients are averaged
+        over ranks explicitly, so every rank keeps identical auxiliary nets."""
         loss = z.new_zeros(())
+        params = self.objective.auxiliary_parameters()
+        ddp = self.trainer.strategy.model if self._trainer is not None else None
+        world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
         for _ in range(self.cfg.optim.aux_steps):
             optimizer.zero_grad(set_to_none=True)
             loss = self.objective.auxiliary_loss(z.detach())
-            loss.backward()
+            with ddp.no_sync() if isinstance(ddp, DistributedDataParallel) else contextlib.nullcontext():
+                loss.backward()
+            if world > 1:
+                for p in params:
+                    if p.grad is not None:
+                        torch.distributed.all_reduce(p.grad)
+                        p.grad.div_(world)
             optimizer.step()
         return loss.detach()
 

@@ -86,8 +86,15 @@ def make_callbacks(cfg: TrainConfig, run_dir: Path, data: GroundTruthData, modul
     return callbacks
 
 
-def make_trainer(cfg: TrainConfig, run_dir: Path, callbacks: Sequence[Callback], logger: Logger | bool) -> pl.Trainer:
+def make_trainer(
+    cfg: TrainConfig, run_dir: Path, callbacks: Sequence[Callback], logger: Logger | bool, auxiliary: bool = False
+) -> pl.Trainer:
+    """The Trainer of a run; with auxiliary nets (CLUB, TC discriminator) DDP must tolerate parameters that the main
+    backward does not reach, so ``ddp``/``ddp_spawn`` become their ``_find_unused_parameters_true`` variants."""
     t = cfg.trainer
+    strategy = t.strategy
+    if auxiliary and strategy in ("ddp", "ddp_spawn"):
+        strategy = f"{strategy}_find_unused_parameters_true"
     devices: Any = int(t.devices) if isinstance(t.devices, str) and t.devices.isdigit() else t.devices
     return pl.Trainer(
         max_steps=t.max_steps,
@@ -96,12 +103,13 @@ def make_trainer(cfg: TrainConfig, run_dir: Path, callbacks: Sequence[Callback],
         accelerator=t.accelerator,
         devices=devices,
         num_nodes=t.num_nodes,
-        strategy=t.strategy,
+        strategy=strategy,
         precision=t.precision,  # type: ignore[arg-type]
         log_every_n_steps=t.log_every_n_steps,
         logger=logger,
         callbacks=list(callbacks),
         plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
         default_root_dir=str(run_dir),
         enable_progress_bar=t.progress_bar,
         enable_model_summary=False,
@@ -130,7 +138,7 @@ def train(
     )
     logger = make_logger(cfg, run_dir)
     callbacks = [*make_callbacks(cfg, run_dir, dataset, module), *extra_callbacks]
-    trainer = make_trainer(cfg, run_dir, callbacks, logger)
+    trainer = make_trainer(cfg, run_dir, callbacks, logger, bool(module.objective.auxiliary_parameters()))
     if isinstance(logger, Logger):
         logger.log_hyperparams(to_plain(cfg))
     with warnings.catch_warnings():

@@ -45,3 +45,23 @@ def test_two_gloo_processes_match_one_process_with_double_batch(tiny_dsprites: P
     )
     change = max(float((init.module.state_dict()[k] - v).abs().max()) for k, v in one.items())
     assert change > 1e-3  # the runs really trained: the comparison is not between untouched weights
+
+
+@pytest.mark.slow
+def test_ddp_with_auxiliary_club_nets(tiny_dsprites: Path, tmp_path: Path) -> None:
+    sets = {**TERMS, "objective__independence__weight": 0.1, "objective__independence__estimator": "club"}
+    result = train(
+        tiny_config(
+            tiny_dsprites,
+            tmp_path / "club",
+            data__batch_size=4,
+            trainer__devices=2,
+            trainer__strategy="ddp_spawn",
+            **sets,
+        )
+    )
+    ckpt = torch.load(tmp_path / "club" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 4  # the auxiliary optimiser does not count as a Lightning step
+    club = {k: v for k, v in ckpt["state_dict"].items() if ".club." in k}
+    assert club and all(torch.isfinite(v).all() for v in club.values())
+    assert result.module.objective.auxiliary_parameters()

@@ -1,0 +1,83 @@
+"""The runnable scripts on tiny settings: results table, train script, train-step benchmark, bf16 on CPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from conftest import tiny_config
+
+from disco.train.experiment import median_table, parse_subsample
+from disco.train.run import train
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = [
+    "--model.encoder=mlp",
+    "--model.encoder_kwargs={hidden: [16]}",
+    "--model.decoder=mlp",
+    "--model.decoder_kwargs={hidden: [16]}",
+    "--model.subspaces=shape=1,scale=1,orientation=2,pos_x=1,pos_y=1",
+    "--data.batch_size=8",
+    "--trainer.max_steps=3",
+    "--trainer.accelerator=cpu",
+    "--trainer.progress_bar=false",
+    "--eval.every_n_steps=0",
+    "--logger=none",
+]
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(REPO / "scripts"))
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_median_table_by_hand() -> None:
+    table = median_table({"a": [{"mig": 0.1}, {"mig": 0.5}, {"mig": 0.3}], "b": [{}]}, metrics=("mig", "dci"))
+    lines = table.splitlines()
+    assert lines[2] == "| a | 3 | 0.300 (0.100, 0.500, 0.300) | n/a |"
+    assert lines[3] == "| b | 1 | n/a | n/a |"
+    assert parse_subsample("orientation=4, pos_x=2") == {"orientation": 4, "pos_x": 2}
+
+
+@pytest.mark.slow
+def test_results_script_writes_table(tiny_dsprites: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    results = _script("results")
+    configs = [str(REPO / "configs" / "dsprites.yaml"), str(REPO / "configs" / "betavae.yaml")]
+    argv = ["--configs", *configs, "--seeds", "2", "--max-minutes", "1", "--dataset", str(tiny_dsprites), *FAST]
+    assert results.main([*argv, "--out", "outputs/t.md"]) == 0
+    text = (tmp_path / "outputs" / "t.md").read_text()
+    assert "| dsprites | 2 |" in text and "| betavae | 2 |" in text
+    raw = json.loads((tmp_path / "outputs" / "t.json").read_text())
+    assert len(raw["dsprites"]) == 2 and {"mig", "dci", "activity", "probes"} <= set(raw["dsprites"][0])
+    assert (tmp_path / "outputs" / "results" / "betavae" / "seed1" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_train_script_prints_table(tiny_dsprites: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = _script("train_dsprites")
+    code = script.main(["--dataset", str(tiny_dsprites), f"--run_dir={tmp_path}", "--eval.final=[mig, probes]", *FAST])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| mig |" in out and "| probes |" in out
+
+
+@pytest.mark.slow
+def test_bench_train_reports_ratio(tiny_dsprites: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _script("bench_train")
+    args = ["--dataset", str(tiny_dsprites), "--steps", "3", "--warmup", "1", "--repeats", "1", f"--run_dir={tmp_path}"]
+    assert bench.main([*args, *FAST]) == 0
+    assert "speed ratio (sampling / in-memory):" in capsys.readouterr().out
+
+
+def test_bf16_mixed_precision_runs_on_cpu(tiny_dsprites: Path, tmp_path: Path) -> None:
+    result = train(tiny_config(tiny_dsprites, tmp_path / "run", trainer__precision="bf16-mixed", trainer__max_steps=2))
+    assert result.trainer.precision == "bf16-mixed" and result.trainer.global_step == 2
