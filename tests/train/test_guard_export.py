@@ -23,7 +23,7 @@ class PoisonTerm(pl.Callback):
         self.at = at
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        term = pl_module.objective.terms["localisation"]  # type: ignore[union-attr,index]
+        term: Any = pl_module.objective.terms["localisation"]  # type: ignore[union-attr,index]
         original = term.forward
 
         def forward(inputs: Any) -> LossOutput:

@@ -110,3 +110,22 @@ def test_atomic_save_replaces_whole_file(tmp_path: Path) -> None:
 def test_trainer_uses_atomic_io(tiny_dsprites: Path, tmp_path: Path) -> None:
     result = train(tiny_config(tiny_dsprites, tmp_path / "run", trainer__max_steps=1))
     assert isinstance(result.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+class Payload:
+    """A custom class: a weights_only load must refuse to rebuild it."""
+
+    def __init__(self) -> None:
+        self.x = 1
+
+
+def test_resume_refuses_unsafe_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from disco.cli import main as disco_main
+
+    path = tmp_path / "evil.ckpt"
+    torch.save({"disco": {"config": {}}, "state_dict": {}, "payload": Payload()}, path)
+    assert disco_main(["train", "--resume", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read checkpoint" in err
+    with pytest.raises(Exception, match="[Ww]eights"):
+        AtomicCheckpointIO().load_checkpoint(path)

@@ -37,7 +37,7 @@ def records(path: Path) -> Iterator[Any]:
         pos += HEADER + length
         pending = chunk if kind in (1, 2) else pending + chunk
         if kind in (1, 4):
-            rec = wandb_internal_pb2.Record()
+            rec = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
             rec.ParseFromString(pending)
             yield rec
             pending = b""
