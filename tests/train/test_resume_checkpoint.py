@@ -127,5 +127,5 @@ def test_resume_refuses_unsafe_checkpoint(tmp_path: Path, capsys: pytest.Capture
     assert disco_main(["train", "--resume", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read checkpoint" in err
-    with pytest.raises(Exception, match="[Ww]eights"):
+    with pytest.raises(Exception, match=r"[Ww]eights"):
         AtomicCheckpointIO().load_checkpoint(path)
