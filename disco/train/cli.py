@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import json
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -185,12 +187,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from disco.train.run import train
 
+    started = time.time()
     result = train(cfg, resume=resume)
     evaluation = result.evaluation
+    saved = result.run_dir / "metrics.json"
     if evaluation is not None and evaluation.final:
         from disco.report import markdown_table
 
         print(markdown_table(evaluation.final), end="")
+    elif (
+        saved.is_file() and saved.stat().st_mtime >= started
+    ):  # spawned DDP workers evaluated in another process; they left the scores on disk
+        scores = json.loads(saved.read_text())["scores"]
+        print(
+            "| metric | score |\n|---|---:|\n"
+            + "\n".join(f"| {k} | {v:.4f} |" for k, v in scores.items() if "/" not in k)
+        )
     print(f"checkpoints: {result.checkpoint_dir}")
     return 0
 
