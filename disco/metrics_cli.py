@@ -10,6 +10,10 @@ Examples::
 An encoder is a TorchScript file (``torch.jit.load``: no Python is unpickled or imported), a disco checkpoint
 (``torch.load(weights_only=True)``, rebuilt from its stored architecture), or ``package.module:callable`` (the only way
 user code is imported). Metric scores follow disentanglement_lib (Locatello et al. 2019) unless overridden.
+
+Observational metrics score rows of the held-out test split (the split training uses; ``--split all`` on small
+replicas whose test split is smaller than a protocol's 10,000 samples, or lower ``--num-train``); interventional ones
+(FactorVAE, BetaVAE, the activity matrix) encode grid points of the whole dataset.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="disco-metrics",
         description="Score an encoder (TorchScript file, disco checkpoint, or package.module:callable) or precomputed "
         "codes with disentanglement metrics; writes metrics.json, metrics.md and plots to --out.",
+        epilog="Security: checkpoints load with torch.load(weights_only=True); TorchScript files load with "
+        "torch.jit.load, which imports no Python; only an explicit package.module:callable runs user code.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
