@@ -114,7 +114,7 @@ class DiscoModule(pl.LightningModule):
                 main.optimizer, gradient_clip_val=self.cfg.optim.grad_clip, gradient_clip_algorithm="norm"
             )
         main.step()
-        values = out.log_values()
+        values: dict[str, Any] = out.log_values()
         if len(opts) > 1:
             values["aux/loss"] = self._auxiliary_update(opts[1].optimizer, inputs.z)
         self.guard.update([out.total.detach(), *(t.loss.detach() for t in out.terms.values())], step)

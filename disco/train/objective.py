@@ -41,14 +41,17 @@ class ObjectiveOutput:
     terms: dict[str, LossOutput]
     weights: dict[str, float]
 
-    def log_values(self) -> dict[str, torch.Tensor]:
-        """Detached values to log: ``loss``, ``<term>/weighted``, ``<term>/weight`` and every diagnostic."""
-        out = {"loss": self.total.detach()}
+    def log_values(self) -> dict[str, torch.Tensor | float]:
+        """Values to log (detached tensors on the loss's device, no host sync): ``loss``, ``<term>/weighted``,
+        ``<term>/weight`` and every diagnostic of every term."""
+        device = self.total.device
+        out: dict[str, torch.Tensor | float] = {"loss": self.total.detach()}
         for name, term in self.terms.items():
             w = self.weights[name]
             out[f"{name}/weighted"] = term.loss.detach() * w
-            out[f"{name}/weight"] = torch.tensor(w)
-            out.update({f"{name}/{key}": val.float() for key, val in term.diagnostics.items()})
+            out[f"{name}/weight"] = w
+            for key, val in term.diagnostics.items():
+                out[f"{name}/{key}"] = val.detach().float().to(device, non_blocking=True)
         return out
 
 
