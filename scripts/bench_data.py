@@ -99,13 +99,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out-dir", type=Path, default=None, help="where replicas are written (default: a temp dir)")
+    parser.add_argument(
+        "--existing", type=Path, default=None, help="folder holding dsprites.h5 and shapes3d.h5: time only pairs"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     print(f"torch threads {torch.get_num_threads()}, cpu count {os.cpu_count()}, device {device}")
     with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
-        paths = {}
-        for name in ("dsprites", "shapes3d"):
+        paths = {name: args.existing / f"{name}.h5" for name in QUICK} if args.existing else {}
+        for name in () if args.existing else ("dsprites", "shapes3d"):
             sub = QUICK[name] if args.quick else None
             start, cpu_start = time.perf_counter(), time.process_time()
             paths[name] = make_replica(name, Path(tmp) / f"{name}.h5", sub)
