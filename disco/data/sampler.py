@@ -224,8 +224,10 @@ class PairSampler:
         """One batch of ``batch_size`` pairs in this sampler's mode, all tensors on ``device``."""
         anchor = self.indices[self._anchor_rows(self.batch_size)]
         partner = self._partners(anchor, self._pick_factor(self.batch_size), self.mode)
-        ca, cb = self.classes[anchor], self.classes[partner]
-        return PairBatch(self.images.gather(anchor), self.images.gather(partner), ca == cb, self.factor_names, ca, cb)
+        both = torch.cat([anchor, partner])
+        x, c = self.images.gather(both), self.classes[both]  # one gather for both views
+        b = self.batch_size
+        return PairBatch(x[:b], x[b:], c[:b] == c[b:], self.factor_names, c[:b], c[b:])
 
     def sample_triplets(self, batch_size: int | None = None) -> TripletBatch:
         """Anchors, positives sharing only factor ``k`` with them ("share_one") and negatives differing only in ``k``."""
