@@ -21,10 +21,18 @@ Methods (how the importance matrix is estimated):
   impurity decrease summed over all splits (the "gain" importance of XGBoost/LightGBM). This reads the fitted trees'
   split records (``_predictors``), which scikit-learn has kept stable since 0.21.
 
-The default (and the suite's) is ``"hist"``: on dSprites-sized factors (3, 6, 40, 32, 32 classes; 2000 training
-samples of a partially disentangled synthetic code) it gave D 0.679 / C 0.640 / I 0.626 against the reference's 0.691 / 0.647 / 0.640
-at 1/13 of the time (35.7 s vs 465 s on a loaded 2-core machine); the reference fits 40-class factors at 10000 samples
-in 2.5 to 4 minutes each. scripts/bench_metrics.py repeats the comparison.
+The default (and the suite's) is ``"hist"``. Measured against ``"reference"`` on the dSprites factors (3, 6, 40, 32,
+32 classes; 2000 training and 5000 test samples) for three synthetic codes (hist / reference):
+
+* disentangled: D 0.679 / 0.691, C 0.640 / 0.647, I 0.626 / 0.640 (35.7 s / 465 s);
+* mixed:        D 0.233 / 0.247, C 0.202 / 0.215, I 0.386 / 0.368 (75 s / 339 s);
+* entangled:    D 0.214 / 0.206, C 0.177 / 0.171, I 0.406 / 0.386 (70 s / 772 s),
+
+i.e. D and C within 0.014 and the same ranking at 5 to 13 times less time (a 2-core machine shared with other jobs).
+The reference GBT needs 2.5 to 4 minutes per 32- or 40-class factor at 10000 samples there.
+
+The classifiers run with ``threads`` OpenMP threads (default 1, ``None`` leaves the process setting): on a busy 2-core
+machine two threads made the hist GBT of a 40-class factor several times slower than one (over 4 minutes vs 39 s).
 
 Factors with a single class in the training sample (dSprites' colour) are dropped, as disentanglement_lib does for
 dSprites; they are listed in ``details["dropped_factors"]`` and K counts the remaining ones.
@@ -36,6 +44,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
 
 from metrics import defaults
 from metrics._checks import check_codes_factors, require_samples
@@ -134,6 +143,7 @@ def importance_matrix(
     *,
     method: str = "reference",
     seed: int = 0,
+    threads: int | None = defaults.DCI.threads,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Importance matrix (codes x factors) and the per-factor train and test accuracies."""
     if method not in METHODS:
@@ -143,7 +153,8 @@ def importance_matrix(
     acc_train = np.zeros(num_factors)
     acc_test = np.zeros(num_factors)
     for j in range(num_factors):
-        model, r[:, j] = fit_factor_classifier(x_train, y_train[:, j], method, seed)
+        with threadpool_limits(limits=threads):
+            model, r[:, j] = fit_factor_classifier(x_train, y_train[:, j], method, seed)
         acc_train[j] = np.mean(model.predict(x_train) == y_train[:, j])
         acc_test[j] = np.mean(model.predict(x_test) == y_test[:, j])
     return r, acc_train, acc_test
@@ -157,6 +168,7 @@ def dci(
     num_train: int = defaults.DCI.num_train,
     num_test: int = defaults.DCI.num_test,
     method: str = defaults.DCI.method,
+    threads: int | None = defaults.DCI.threads,
 ) -> MetricResult:
     """DCI disentanglement (the score), completeness and informativeness of ``codes`` (N, D) for ``factors`` (N, K).
 
@@ -178,6 +190,7 @@ def dci(
         factors[test][:, kept],
         method=method,
         seed=seed,
+        threads=threads,
     )
     d = disentanglement(r)
     details: dict[str, Any] = {

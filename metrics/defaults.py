@@ -36,6 +36,8 @@ class DCIDefaults:
     #: "hist" (histogram GBT with split-gain importances, ~13x faster) or "reference" (sklearn GradientBoostingClassifier,
     #: disentanglement_lib exactly); see metrics/dci.py and scripts/bench_metrics.py for the agreement measurements.
     method: str = "hist"
+    #: OpenMP threads of the tree ensembles (None: the process default); see metrics/dci.py.
+    threads: int | None = 1
 
 
 @dataclass(frozen=True)
