@@ -10,7 +10,7 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" WANDB_SILENT=true
 DATA=data/dsprites_quick.h5
 if [ ! -f "$DATA" ]; then
   echo "making the quickstart dSprites replica $DATA ..."
-  python -c "from disco.data.replicas import make_replica; make_replica('dsprites', '$DATA', {'scale': 2, 'orientation': 4, 'pos_x': 2, 'pos_y': 2})"
+  disco data make dsprites --out "$DATA" --subsample scale=2 --subsample orientation=4 --subsample pos_x=2 --subsample pos_y=2
 fi
 disco train --config configs/quickstart.yaml --data.dataset "$DATA" "$@"
 echo "quickstart finished in $(( $(date +%s) - start )) s"
