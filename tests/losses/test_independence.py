@@ -157,3 +157,12 @@ def test_subspace_names_with_dots_work_with_club() -> None:
     m = SubspaceIndependence(spec, "club")
     out = m(torch.randn(16, 2))
     assert set(out.diagnostics) == {"raw", "raw/pos.x|pos.y"}
+
+
+def test_max_samples_scores_evenly_spaced_rows() -> None:
+    z = dependent_codes(100, torch.Generator().manual_seed(0))
+    out = SubspaceIndependence(SPEC, "dcor", max_samples=50)(z)
+    rows = [round(i * 99 / 49) for i in range(50)]
+    torch.testing.assert_close(out.loss, SubspaceIndependence(SPEC, "dcor")(z[rows]).loss)
+    with pytest.raises(ConfigError, match="max_samples"):
+        SubspaceIndependence(SPEC, max_samples=2)
