@@ -71,6 +71,18 @@ class Conv64Representer:
         self.render_s = 0.0
         self.encode_s = 0.0
         self.images = 0
+        # A random network's posterior means barely vary (std << 0.05, all units inactive); rescale its last layer so
+        # that every unit has unit std over 512 random grid images, as a trained encoder's would roughly have.
+        calib = self(np.random.default_rng(0).integers(0, np.array(SIZES), size=(512, len(SIZES))))
+        last = self.encoder.head[-1]
+        assert isinstance(last, torch.nn.Linear)
+        scale = torch.from_numpy(calib.std(axis=0))
+        with torch.no_grad():
+            last.weight[:LATENT] /= scale[:, None]
+            last.bias[:LATENT] /= scale
+        self.render_s = 0.0
+        self.encode_s = 0.0
+        self.images = 0
 
     def __call__(self, classes: np.ndarray) -> np.ndarray:
         torch = self.torch
