@@ -3,7 +3,12 @@
 Lightning's own writer serialises to memory and then streams into the target path, so a crash during the write can
 leave a truncated file in place of the previous one. :class:`AtomicCheckpointIO` writes to a temporary file in the same
 folder, flushes it to disk and renames it over the target with :func:`os.replace` (atomic on POSIX and Windows): the
-target holds either the old or the new checkpoint, never a torn one. Loads always use ``weights_only=True``.
+target holds either the old or the new checkpoint, never a torn one.
+
+Loads always use ``weights_only=True``: Lightning 2.6's ``trainer.fit(ckpt_path=..., weights_only=...)`` forwards its
+``weights_only`` (default ``None``, i.e. torch's default) to ``CheckpointIO.load_checkpoint``; this plugin ignores it and
+always restricts unpickling to tensors and plain containers, so checkpoints must hold only safe types (the run config is
+stored as plain dicts/lists/str/numbers, the sampler and noise generator states as uint8 tensors).
 """
 
 from __future__ import annotations
