@@ -1,9 +1,10 @@
 """Benchmark: does the device-resident batch path keep up with a batch already in memory?
 
-Runs the same model and Lightning training loop twice, interleaved, ``--repeats`` times each: (a) with pair batches
-drawn on the device every step (the real path: uint8 images gathered by index, converted there), and (b) stepping on one
-pre-drawn batch kept in memory. Prints the median step time of each and the ratio speed(a) / speed(b), which should be
-at least 0.95.
+One Lightning training run alternates, step by step, between (a) a pair batch drawn on the device (the real path:
+uint8 images gathered by index and converted there) and (b) the previous batch, already in memory. Alternating single
+steps makes the comparison robust to other load on the machine. Each step's wall time (device-synchronised) is filed
+under (a) or (b); the script prints the median step times over ``--repeats`` runs and the ratio speed(a) / speed(b),
+which should be at least 0.95.
 
     python scripts/bench_train.py                                   # dSprites replica (subsampled), configs/dsprites.yaml
     python scripts/bench_train.py --dataset data/dsprites_replica.h5 --set trainer.precision=bf16-mixed --steps 200
@@ -30,10 +31,12 @@ from disco.train.run import make_trainer
 
 
 class StepTimer(pl.Callback):
-    """Wall time between consecutive batch ends (data fetch + draw + step), device-synchronised."""
+    """Wall time between consecutive batch ends (data fetch + draw + step), device-synchronised, filed by the kind of
+    batch the step used."""
 
-    def __init__(self) -> None:
-        self.times: list[float] = []
+    def __init__(self, data: Alternating) -> None:
+        self.data = data
+        self.times: dict[bool, list[float]] = {True: [], False: []}
         self._last: float | None = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
@@ -41,35 +44,40 @@ class StepTimer(pl.Callback):
             torch.cuda.synchronize(pl_module.device)
         now = time.perf_counter()
         if self._last is not None:
-            self.times.append(now - self._last)
+            self.times[self.data.last_fresh].append(now - self._last)
         self._last = now
 
 
-class InMemory(PairDataModule):
-    """Serves one pre-drawn batch every step (the in-memory baseline)."""
+class Alternating(PairDataModule):
+    """Draws a fresh batch on even steps and serves the previous one again on odd steps."""
 
     cached: PairBatch | None = None
+    count = 0
+    last_fresh = True
 
     def draw(self) -> PairBatch:
-        if self.cached is None:
+        self.last_fresh = self.cached is None or self.count % 2 == 0
+        self.count += 1
+        if self.last_fresh:
             self.cached = super().draw()
+        assert self.cached is not None
         return self.cached
 
 
-def one_run(argv: list[str], in_memory: bool, steps: int, warmup: int) -> float:
+def one_run(argv: list[str], steps: int, warmup: int) -> tuple[float, float]:
     cfg = parse_config(argv)
-    cfg.trainer.max_steps = steps + warmup
+    cfg.trainer.max_steps = 2 * (steps + warmup)
     cfg.trainer.progress_bar = False
     cfg.checkpoint.every_n_steps = 10**9
     cfg.checkpoint.save_last = False
     cfg.eval.every_n_steps, cfg.eval.at_end, cfg.logger = 0, False, "none"
     pl.seed_everything(cfg.seed, verbose=False)
-    dm = (InMemory if in_memory else PairDataModule)(cfg.data, seed=cfg.seed)
+    dm = Alternating(cfg.data, seed=cfg.seed)
     module = DiscoModule(cfg, tuple(dm.data.factors.names), dm.data.num_channels, len(dm.splits["train"]))
-    timer = StepTimer()
+    timer = StepTimer(dm)
     trainer = make_trainer(cfg, Path(cfg.run_dir), [timer], False)
     trainer.fit(module, datamodule=dm)
-    return statistics.median(timer.times[warmup:])
+    return statistics.median(timer.times[True][warmup:]), statistics.median(timer.times[False][warmup:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,11 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = ["--config", args.config, f"--data.dataset={dataset}", "--checkpoint.keep=1", *overrides]
     real, memory = [], []
     for _ in range(args.repeats):
-        real.append(one_run(argv, False, args.steps, args.warmup))
-        memory.append(one_run(argv, True, args.steps, args.warmup))
+        fresh, cached = one_run(argv, args.steps, args.warmup)
+        real.append(fresh)
+        memory.append(cached)
     t_real, t_mem = statistics.median(real), statistics.median(memory)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"device {device}; {args.repeats} runs × {args.steps} steps each (after {args.warmup} warm-up steps)")
+    print(f"device {device}; {args.repeats} runs × {args.steps} steps of each kind, alternating (after warm-up)")
     print(
         f"step with device-resident sampling: median {1000 * t_real:.2f} ms  (runs: {[round(1000 * t, 2) for t in real]})"
     )
