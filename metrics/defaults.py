@@ -9,10 +9,24 @@ through ``dataclasses.replace``. Add fields additively; never change a reference
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 #: Seed every metric uses unless told otherwise.
 SEED: int = 0
+
+
+def _usable_cores(cap: int = 8) -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one), at most ``cap``."""
+    sched = getattr(os, "sched_getaffinity", None)
+    count = len(sched(0)) if sched is not None else (os.cpu_count() or 1)
+    return max(1, min(count, cap))
+
+
+#: Worker processes for the independent per-factor fits of DCI, explicitness and the probes (metrics/_parallel.py):
+#: every usable core, at most 8 (there are rarely more independent fits than that worth a process each). Each fit
+#: stays single-threaded, and the results are bit-identical for every value (tests/metrics/test_parallel.py).
+N_JOBS: int = _usable_cores()
 
 
 @dataclass(frozen=True)
@@ -36,8 +50,10 @@ class DCIDefaults:
     #: "hist" (histogram GBT with split-gain importances, ~13x faster) or "reference" (sklearn GradientBoostingClassifier,
     #: disentanglement_lib exactly); see metrics/dci.py and scripts/bench_metrics.py for the agreement measurements.
     method: str = "hist"
-    #: OpenMP threads of the tree ensembles (None: the process default); see metrics/dci.py.
+    #: OpenMP threads of each tree ensemble (None: the process default); see metrics/dci.py.
     threads: int | None = 1
+    #: Processes fitting the per-factor classifiers (see :data:`N_JOBS`).
+    n_jobs: int = N_JOBS
 
 
 @dataclass(frozen=True)
@@ -91,6 +107,8 @@ class ProbeDefaults:
     mlp_hidden: tuple[int, ...] = (256,)
     #: Training samples of each cell of the factor x subspace probe matrix.
     subspace_num_train: int = 2000
+    #: Processes fitting the (factor, size) probes and the subspace cells (see :data:`N_JOBS`).
+    n_jobs: int = N_JOBS
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,8 @@ class ModularityDefaults:
     num_train: int = 10000
     num_test: int = 5000
     num_bins: int = 20
+    #: Processes fitting the per-factor explicitness regressions (see :data:`N_JOBS`).
+    n_jobs: int = N_JOBS
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ Representations:
 
 Prints per-metric seconds of one full-suite run, the median of ``--repeats`` runs for the metrics cheaper than
 ``--cheap`` seconds, the encoder traffic (grid points requested vs distinct points encoded by the suite's cache), and
-two baselines measured in the same run: the per-vote loop of disentanglement_lib for the FactorVAE score (vs the bulk
-votes) and the reference GBT for DCI (vs the hist GBT) on the small-class factors.
+three baselines measured in the same run: the per-vote loop of disentanglement_lib for the FactorVAE score (vs the bulk
+votes), the reference GBT for DCI (vs the hist GBT) on the small-class factors, and the sequential per-factor fits
+(``n_jobs=1``) of DCI, explicitness and the probes vs their default worker processes (``metrics.defaults.N_JOBS``), with
+a check that both give identical results.
 
     python scripts/bench_metrics.py --encoder synthetic
     python scripts/bench_metrics.py --encoder conv64 --threads 2
@@ -23,9 +25,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
+from metrics import defaults
 from metrics.dci import dci
 from metrics.factor_vae import factor_vae_score
 from metrics.sampling import grid_index, sample_factors
@@ -142,6 +146,57 @@ def rerun(name: str, represent: Representer | None, codes: np.ndarray, factors: 
     return time.perf_counter() - start
 
 
+def same_result(a: MetricResult, b: MetricResult) -> bool:
+    """Whether two results hold exactly the same score and details (arrays compared element by element)."""
+
+    def equal(x: object, y: object) -> bool:
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            return bool(np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True))
+        if isinstance(x, dict) and isinstance(y, dict):
+            return x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x)
+        return bool(x == y)
+
+    keys = set(a.details) - {"seconds"}
+    return a.score == b.score and equal({k: a.details[k] for k in keys}, {k: b.details[k] for k in keys})
+
+
+def run_with_jobs(name: str, n_jobs: int, codes: np.ndarray, factors: np.ndarray) -> MetricResult:
+    """One suite run of the metric ``name`` alone on the shared codes with ``n_jobs`` worker processes."""
+    return run_suite(
+        [name],
+        codes=codes,
+        factors=factors,
+        factor_names=NAMES,
+        factor_sizes=SIZES,
+        subspaces=SUBSPACES,
+        overrides={name: {"n_jobs": n_jobs}},
+    )[name]
+
+
+def compare_jobs(names: list[str], codes: np.ndarray, factors: np.ndarray, repeats: int, cheap: float) -> None:
+    """Sequential (n_jobs=1) vs parallel (defaults.N_JOBS) per-factor fits on the same codes, alternating the two."""
+    jobs = defaults.N_JOBS
+    print(
+        f"\nper-factor fits, n_jobs=1 vs n_jobs={jobs} (same codes, alternating; median when cheaper than {cheap} s):"
+    )
+    for name in (n for n in ("dci", "explicitness", "probes") if n in names):
+        times: dict[int, list[float]] = {1: [], jobs: []}
+        results: dict[int, MetricResult] = {}
+        for attempt in range(repeats):
+            for n_jobs in (1, jobs):
+                seconds, out = timed_result(partial(run_with_jobs, name, n_jobs, codes, factors))
+                assert isinstance(out, MetricResult)
+                times[n_jobs].append(seconds)
+                results[n_jobs] = out
+            if attempt == 0 and max(times[1][0], times[jobs][0]) >= cheap:
+                break
+        serial, parallel = statistics.median(times[1]), statistics.median(times[jobs])
+        print(
+            f"  {name:14s} n_jobs=1 {serial:7.2f} s, n_jobs={jobs} {parallel:7.2f} s (x{serial / max(parallel, 1e-9):.2f}),"
+            f" identical results: {same_result(results[1], results[jobs])}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", choices=["synthetic", "conv64"], default="synthetic")
@@ -229,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             f"hist GBT {t_hist:.1f} s (D {hist.score:.3f} C {hist.details['completeness']:.3f} "
             f"I {hist.details['informativeness_test']:.3f}), x{t_ref / max(t_hist, 1e-9):.1f}"
         )
+        compare_jobs(args.metrics, codes, shared, args.repeats, args.cheap)
     return 0
 
 

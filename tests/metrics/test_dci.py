@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.stats
-from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 
 from metrics.dci import (
     completeness,
@@ -13,6 +13,7 @@ from metrics.dci import (
     dci,
     disentanglement,
     disentanglement_per_code,
+    hist_predict,
     importance_matrix,
 )
 from metrics.types import MetricError
@@ -122,3 +123,14 @@ def test_errors() -> None:
         dci(y.astype(float), y, num_train=50, num_test=50, method="lasso")
     with pytest.raises(MetricError, match="at least two classes"):
         dci(np.random.default_rng(0).normal(size=(100, 2)), np.zeros((100, 2), dtype=int), num_train=50, num_test=50)
+
+
+def test_hist_predict_equals_sklearn_predict() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(600, 4))
+    for classes in (2, 5):
+        y = rng.integers(0, classes, size=600)
+        model = HistGradientBoostingClassifier(max_iter=15, max_depth=3, early_stopping=False, random_state=0)
+        model.fit(x[:400], y[:400])
+        unseen = np.concatenate([x, 3.0 * rng.normal(size=(200, 4))])  # also values outside the training range
+        np.testing.assert_array_equal(hist_predict(model, unseen), model.predict(unseen))
