@@ -97,3 +97,15 @@ def test_console_exit_code_is_2() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "trainer.max_steps" in proc.stderr
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))
+def test_every_shipped_config_builds_its_model(path: Path) -> None:
+    from disco.data.datasets import DSPRITES, SHAPES3D
+    from disco.train.module import DiscoModule
+
+    cfg = parse_config(["--config", str(path)])
+    space, channels = (SHAPES3D, 3) if "shapes3d" in cfg.data.dataset else (DSPRITES, 1)
+    module = DiscoModule(cfg, tuple(space.names), channels, 1000)
+    assert module.objective.names  # at least one term is on
+    assert module.spec.dim == module.encoder_kwargs["latent_dim"]
