@@ -33,10 +33,17 @@ The reference GBT needs 2.5 to 4 minutes per 32- or 40-class factor at 10000 sam
 
 The classifiers run with ``threads`` OpenMP threads (default 1, ``None`` leaves the process setting): on a busy 2-core
 machine two threads made the hist GBT of a 40-class factor several times slower than one (over 4 minutes vs 39 s).
-Instead the factors' classifiers are fitted on ``n_jobs`` worker processes (:mod:`metrics._parallel`, default
+Predictions (train and test accuracies) run under the same limit; they used to run outside it, where sklearn's
+predict opened an OpenMP region of all cores for each of the thousands of trees: with the process default of two
+threads on a busy 2-core machine the whole DCI took 176-277 s of CPU, single-threaded it takes 16-17 s (same machine,
+same codes, scripts/bench_metrics.py's synthetic dSprites sample, interleaved runs).
+The factors' classifiers are fitted on ``n_jobs`` worker processes (:mod:`metrics._parallel`, default
 :data:`metrics.defaults.N_JOBS`), each single-threaded, most classes first; the results are bit-identical to
 ``n_jobs=1``. Its ceiling on the dSprites factors is the 32 + 32-class pair against the rest, 113 / 64 = 1.8x on two
-free cores (on a machine whose cores other jobs saturate it gains nothing: scripts/bench_metrics.py prints the ratio).
+free cores; where other jobs saturate the cores it gains nothing (measured with a load average of 5 on 2 cores:
+23.7 s with ``n_jobs=1`` vs 34.9 s with 2; in another run the three large factors took 21.4 vs 22.5 s of CPU and
+20.2 vs 21.4 s of wall time, i.e. both got one core's worth of share), so pass ``n_jobs=1`` on a crowded machine.
+scripts/bench_metrics.py prints the ratio.
 
 Cost of the hist GBT at the defaults (10000 training rows, 10 codes; profiled single-threaded, a 40-class factor):
 the tree growing is Python-heavy (4000 depth-3 trees, ~1.5 ms each), and predicting the 15000 train and test rows

@@ -26,6 +26,8 @@ def _usable_cores(cap: int = 8) -> int:
 #: Worker processes for the independent per-factor fits of DCI, explicitness and the probes (metrics/_parallel.py):
 #: every usable core, at most 8 (there are rarely more independent fits than that worth a process each). Each fit
 #: stays single-threaded, and the results are bit-identical for every value (tests/metrics/test_parallel.py).
+#: On cores that other jobs already saturate, 1 is faster (no gain from a second process, plus its start-up): see
+#: metrics/dci.py for the measurement.
 N_JOBS: int = _usable_cores()
 
 
