@@ -188,8 +188,11 @@ class EvaluationCallback(pl.Callback):
                 )
         decoder = getattr(pl_module, "decoder", None)
         if decoder is not None:
-            base = torch.as_tensor(np.median(codes, axis=0), dtype=torch.float32, device=pl_module.device)
-            grids = figures.traversal_images(decoder, base, self.spec, steps=self.cfg.traversal_steps)
+            low, mid, high = (
+                torch.as_tensor(np.percentile(codes, q, axis=0), dtype=torch.float32, device=pl_module.device)
+                for q in (2, 50, 98)
+            )
+            grids = figures.traversal_images(decoder, mid, self.spec, low, high, steps=self.cfg.traversal_steps)
             for name, grid in grids.items():
                 path = out_dir / f"{prefix}_traversal_{name}_step{step:07d}.png"
                 made.append(

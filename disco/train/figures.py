@@ -21,17 +21,18 @@ from disco.models.subspaces import SubspaceSpec
 
 
 def traversal_images(
-    decoder: nn.Module, base: torch.Tensor, spec: SubspaceSpec, steps: int = 8, span: float = 2.0
+    decoder: nn.Module, base: torch.Tensor, spec: SubspaceSpec, low: torch.Tensor, high: torch.Tensor, steps: int = 8
 ) -> dict[str, np.ndarray]:
-    """Per subspace, an image ``(rows·H, steps·W, C)`` in [0, 1]: one row per dimension of the subspace, swept over
-    ``linspace(-span, span, steps)`` with the other dimensions held at ``base`` (D,)."""
-    values = torch.linspace(-span, span, steps, device=base.device, dtype=base.dtype)
+    """Per subspace, an image ``(rows·H, steps·W, C)`` in [0, 1]: one row per dimension ``d`` of the subspace, swept
+    over ``linspace(low[d], high[d], steps)`` (e.g. the 2nd and 98th percentiles of the codes) with the other
+    dimensions held at ``base`` (D,)."""
     out: dict[str, np.ndarray] = {}
     with torch.inference_mode():
         for sub in spec:
             codes = base.repeat(sub.width * steps, 1)
             for j in range(sub.width):
-                codes[j * steps : (j + 1) * steps, sub.start + j] = values
+                d = sub.start + j
+                codes[j * steps : (j + 1) * steps, d] = torch.linspace(float(low[d]), float(high[d]), steps)
             imgs = torch.sigmoid(decoder(codes)).float().cpu()
             c, h, w = imgs.shape[1:]
             grid = imgs.reshape(sub.width, steps, c, h, w).permute(0, 3, 1, 4, 2).reshape(sub.width * h, steps * w, c)
