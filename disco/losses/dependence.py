@@ -34,9 +34,20 @@ def double_centre(d: torch.Tensor) -> torch.Tensor:
     return d - d.mean(0, keepdim=True) - d.mean(1, keepdim=True) + d.mean()
 
 
+def unit_scale(sq_dists: torch.Tensor) -> torch.Tensor:
+    """Squared distances ``(..., B, B)`` divided by their mean over the last two axes (with gradient).
+
+    Distance correlation is invariant to rescaling either block, so this changes nothing mathematically; numerically it
+    keeps the ``eps`` guards of :func:`safe_sqrt` relative to the data, so codes at a scale of 1e-4 or 1e4 score the
+    same as at scale 1 (without it, tiny codes fell under ``eps`` and the ratio blew up)."""
+    tiny = torch.finfo(sq_dists.dtype).tiny
+    return sq_dists / sq_dists.mean((-2, -1), keepdim=True).clamp_min(tiny)
+
+
 def centred_distances(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Double-centred Euclidean distance matrix of the rows of ``x`` (prepare step of distance correlation)."""
-    return double_centre(safe_sqrt(pairwise_sq_dists(x), eps))
+    """Double-centred Euclidean distance matrix of the rows of ``x`` (prepare step of distance correlation), computed
+    on unit-scale distances (see :func:`unit_scale`)."""
+    return double_centre(safe_sqrt(unit_scale(pairwise_sq_dists(x)), eps))
 
 
 def distance_correlation_from_centred(
@@ -130,7 +141,7 @@ def block_sq_dists(z: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
 def distance_correlation_matrix(sq_dists: torch.Tensor, squared: bool = False, eps: float = 1e-12) -> torch.Tensor:
     """dCor (or dCor²) between every pair of blocks from their squared distances ``(S, B, B)``: ``(S, S)``."""
     s, b, _ = sq_dists.shape
-    d = safe_sqrt(sq_dists, eps)
+    d = safe_sqrt(unit_scale(sq_dists), eps)
     a = d - d.mean(1, keepdim=True) - d.mean(2, keepdim=True) + d.mean((1, 2), keepdim=True)
     flat = a.reshape(s, b * b)
     dcov2 = (flat @ flat.transpose(0, 1) / (b * b)).clamp_min(0.0)

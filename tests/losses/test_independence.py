@@ -166,3 +166,19 @@ def test_max_samples_scores_evenly_spaced_rows() -> None:
     torch.testing.assert_close(out.loss, SubspaceIndependence(SPEC, "dcor")(z[rows]).loss)
     with pytest.raises(ConfigError, match="max_samples"):
         SubspaceIndependence(SPEC, max_samples=2)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e-3, 1e4])
+def test_dcor_penalty_is_scale_invariant_far_from_unit_scale(scale: float) -> None:
+    # The reference value at scale 1 must be reproduced for tiny and huge codes (the eps guards are relative).
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 2, generator=g, dtype=torch.float64)
+    y = x[:, :1] ** 2 + 0.1 * torch.randn(128, 1, generator=g, dtype=torch.float64)
+    z = torch.cat([x, y], 1)
+    module = SubspaceIndependence(SubspaceSpec.parse("a=2,b=1"), "dcor")
+    expected = distance_correlation(x, y)
+    assert torch.allclose(module(z * scale).loss, expected, rtol=1e-6)
+    assert torch.allclose(distance_correlation(x * scale, y * scale), expected, rtol=1e-6)
+    zs = (z * scale).requires_grad_()
+    module(zs).loss.backward()
+    assert zs.grad is not None and torch.isfinite(zs.grad).all()
