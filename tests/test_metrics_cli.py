@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import wandb_reader
 
 from disco.data.datasets import GroundTruthData, load_dataset
 from disco.data.replicas.dsprites import make_dsprites
@@ -227,7 +227,7 @@ def test_wandb_offline_run_records_the_scores(
     report = _json(out)
     runs = list(tmp_path.glob("wandb/offline-run-*"))
     assert len(runs) == 1
-    summary = _wandb_summary(next(runs[0].glob("*.wandb")))
+    summary = wandb_reader.summary(next(runs[0].glob("*.wandb")))
     assert summary["mig"] == pytest.approx(report["metrics"]["mig"]["score"])
     assert summary["sap"] == pytest.approx(report["metrics"]["sap"]["score"])
     assert json.loads((runs[0] / "files" / "metrics.json").read_text()) == report
@@ -246,30 +246,6 @@ def test_wandb_mode_is_offline_unless_logged_in(tmp_path: Path, monkeypatch: pyt
     assert wandb_mode() == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert wandb_mode() == "disabled"
-
-
-def _wandb_summary(path: Path) -> dict[str, object]:
-    """Summary values in a W&B transaction log (.wandb): a 7-byte file header, then LevelDB-log framed records
-    (32 KiB blocks; each chunk has crc32, length, type FULL=1/FIRST=2/MIDDLE=3/LAST=4) holding wandb Record protobufs."""
-    from wandb.proto import wandb_internal_pb2
-
-    raw, pos, chunk, out = path.read_bytes(), 7, b"", {}
-    assert raw[:4] == b":W&B"
-    while pos + 7 <= len(raw):
-        left = 32768 - pos % 32768
-        _, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
-        if left < 7 or (length == 0 and kind == 0):
-            pos += left
-            continue
-        chunk += raw[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(chunk)
-            chunk = b""
-            if record.WhichOneof("record_type") == "summary":
-                out.update({item.key: json.loads(item.value_json) for item in record.summary.update if item.key})
-    return out
 
 
 def _corrupt_torchscript(src: Path, dst: Path) -> None:

@@ -63,3 +63,12 @@ def config(path: Path) -> dict[str, Any]:
         if r.WhichOneof("record_type") == "config":
             out.update({_key(i): json.loads(i.value_json) for i in r.config.update})
     return out
+
+
+def summary(path: Path) -> dict[str, Any]:
+    """The run summary (last value of every key)."""
+    out: dict[str, Any] = {}
+    for r in records(path):
+        if r.WhichOneof("record_type") == "summary":
+            out.update({_key(i): json.loads(i.value_json) for i in r.summary.update})
+    return out
