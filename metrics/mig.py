@@ -53,6 +53,12 @@ def gap_score(mi: np.ndarray, entropy: np.ndarray) -> tuple[float, np.ndarray, l
     return float(np.mean(gaps[valid])), gaps, skipped
 
 
+def gap_details(mi: np.ndarray, entropy: np.ndarray) -> tuple[float, dict[str, Any]]:
+    """:func:`gap_score` plus the details every MIG variant reports (MI matrix, entropies, gaps, skipped factors)."""
+    score, gaps, skipped = gap_score(mi, entropy)
+    return score, {"mi_matrix": mi, "entropy": entropy, "gaps": gaps, "skipped_factors": skipped}
+
+
 def mig(
     codes: np.ndarray,
     factors: np.ndarray,
@@ -71,18 +77,11 @@ def mig(
     rows = subsample_rows(x.shape[0], num_train, seed, "MIG")
     x, y = x[rows], y[rows]
     mi = discrete_mutual_info(discretize(x, num_bins), y)
-    entropy = discrete_entropy(y)
-    score, gaps, skipped = gap_score(mi, entropy)
+    score, details = gap_details(mi, discrete_entropy(y))
     return MetricResult(
         name="mig",
         score=score,
-        details={
-            "mi_matrix": mi,
-            "entropy": entropy,
-            "gaps": gaps,
-            "best_latent": np.argmax(mi, axis=0),
-            "skipped_factors": skipped,
-        },
+        details={**details, "best_latent": np.argmax(mi, axis=0)},
         settings={"num_bins": num_bins, "num_samples": int(x.shape[0]), "estimator": "histogram", "seed": seed},
     )
 
@@ -109,18 +108,11 @@ def mig_continuous(
     x, y = x[rows], y[rows]
     prepared = prepare_continuous(x, seed)
     mi = np.stack([knn_mi_columns(prepared, y[:, k], n_neighbors) for k in range(y.shape[1])], axis=1)
-    entropy = discrete_entropy(y)
-    score, gaps, skipped = gap_score(mi, entropy)
+    score, details = gap_details(mi, discrete_entropy(y))
     return MetricResult(
         name="mig_continuous",
         score=score,
-        details={
-            "mi_matrix": mi,
-            "entropy": entropy,
-            "gaps": gaps,
-            "best_latent": np.argmax(mi, axis=0),
-            "skipped_factors": skipped,
-        },
+        details={**details, "best_latent": np.argmax(mi, axis=0)},
         settings={
             "n_neighbors": n_neighbors,
             "num_samples": int(x.shape[0]),
@@ -211,15 +203,9 @@ def mig_subspace(
                 if cols.size > 1:
                     mi[s, k] = knn_mi_joint(prepared[:, cols], y[:, k], n_neighbors)
     entropy = discrete_entropy(y)
-    score, gaps, skipped = gap_score(mi, entropy)
-    details: dict[str, Any] = {
-        "mi_matrix": mi,
-        "entropy": entropy,
-        "gaps": gaps,
-        "best_subspace": [names[i] for i in np.argmax(mi, axis=0)],
-        "subspace_names": names,
-        "skipped_factors": skipped,
-    }
+    score, details = gap_details(mi, entropy)
+    details["best_subspace"] = [names[i] for i in np.argmax(mi, axis=0)]
+    details["subspace_names"] = names
     if factor_names is not None:
         named = np.full(y.shape[1], np.nan)
         for k, fname in enumerate(factor_names):
