@@ -23,8 +23,13 @@ from disco.train import figures
 from disco.train.config import EvalConfig
 from metrics.types import MetricResult
 
-#: details of these metrics that are 2-D arrays are drawn as heatmaps (rows: latents, columns: factors).
-HEATMAP_METRICS = ("mig", "activity")
+#: heatmaps drawn at each evaluation: (metric, detail key, what the matrix's non-factor axis is, factors on rows?).
+#: MIG's MI matrix is latents × factors; the activity matrices are factors × latents and factors × subspaces.
+HEATMAPS: tuple[tuple[str, str, str, bool], ...] = (
+    ("mig", "mi_matrix", "latents", False),
+    ("activity", "intervention.dimension_matrix", "latents", True),
+    ("activity", "intervention.subspace_matrix", "subspaces", True),
+)
 
 
 def flat_scores(results: dict[str, MetricResult]) -> dict[str, float]:
@@ -168,24 +173,20 @@ class EvaluationCallback(pl.Callback):
     ) -> None:
         out_dir = self.run_dir / "figures"
         made: list[tuple[str, Path]] = []
-        labels = figures.latent_labels(self.spec)
-        for metric in HEATMAP_METRICS:
+        axis_labels = {"latents": figures.latent_labels(self.spec), "subspaces": list(self.spec.names)}
+        factor_names = list(self.data.factors.names)
+        for metric, key, axis, factors_on_rows in HEATMAPS:
             res = results.get(metric)
-            for key, val in [m for m in matrices({} if res is None else res.details) if "raw" not in m[0]]:
-                arr = np.asarray(val)
-                if arr is None or arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
-                    continue
-                if arr.shape == (len(self.data.factors.names), len(labels)):
-                    arr = arr.T
-                rows = labels if arr.shape[0] == len(labels) else [str(i) for i in range(arr.shape[0])]
-                cols = self.data.factors.names if arr.shape[1] == len(self.data.factors.names) else range(arr.shape[1])
-                path = out_dir / f"{prefix}_{metric}_{key}_step{step:07d}.png"
-                made.append(
-                    (
-                        f"{prefix}/{metric}/{key}",
-                        figures.save_heatmap(arr, rows, [str(c) for c in cols], f"{metric} {key} (step {step})", path),
-                    )
-                )
+            arr = dict(matrices(res.details)).get(key) if res is not None else None
+            if arr is None:
+                continue
+            arr = arr.T if factors_on_rows else arr
+            labels = axis_labels[axis]
+            if arr.shape != (len(labels), len(factor_names)):
+                continue
+            path = out_dir / f"{prefix}_{metric}_{key}_step{step:07d}.png"
+            title = f"{metric} {key} (step {step})"
+            made.append((f"{prefix}/{metric}/{key}", figures.save_heatmap(arr, labels, factor_names, title, path)))
         decoder = getattr(pl_module, "decoder", None)
         if decoder is not None:
             low, mid, high = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -48,3 +49,41 @@ def test_sample_sizes_follow_the_protocol_or_the_split() -> None:
     assert small["mig"] == {"num_train": 300, "num_bins": 10}
     assert small["dci"] == {"num_train": 200, "num_test": 100}
     assert small["probes"] == {"num_train": (10, 100), "num_test": 100, "subspace_num_train": 100}
+
+
+def test_heatmaps_put_factors_on_columns_and_name_latents_or_subspaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A square factors × subspaces matrix is where guessing the orientation from the shape went wrong.
+    from types import SimpleNamespace
+
+    from disco.train import callbacks, figures
+    from metrics.types import MetricResult
+
+    drawn: dict[str, tuple[np.ndarray, list[str], list[str]]] = {}
+
+    def fake_heatmap(arr: np.ndarray, rows: list[str], cols: list[str], title: str, path: Path) -> Path:
+        drawn[title.split(" (")[0]] = (arr, list(rows), list(cols))
+        return path
+
+    monkeypatch.setattr(figures, "save_heatmap", fake_heatmap)
+    spec = SubspaceSpec.parse("s=1,o=2,free=1")
+    factor_names = ("f0", "f1", "f2")
+    mi = np.arange(12.0).reshape(4, 3)  # latents × factors
+    sub = np.arange(9.0).reshape(3, 3)  # factors × subspaces
+    dims = np.arange(12.0).reshape(3, 4)  # factors × latents
+    results = {
+        "mig": MetricResult("mig", 0.0, {"mi_matrix": mi}),
+        "activity": MetricResult("activity", 0.0, {"intervention": {"dimension_matrix": dims, "subspace_matrix": sub}}),
+    }
+    host = SimpleNamespace(
+        run_dir=tmp_path, spec=spec, data=SimpleNamespace(factors=SimpleNamespace(names=factor_names)), images=[]
+    )
+    trainer, module = SimpleNamespace(loggers=[]), SimpleNamespace(decoder=None)
+    callbacks.EvaluationCallback._figures(host, trainer, module, results, np.zeros((4, 4)), "eval", 1)  # type: ignore[arg-type]
+    arr, rows, cols = drawn["mig mi_matrix"]
+    assert rows == ["s", "o[0]", "o[1]", "free"] and cols == list(factor_names) and np.array_equal(arr, mi)
+    arr, rows, cols = drawn["activity intervention.subspace_matrix"]
+    assert rows == ["s", "o", "free"] and cols == list(factor_names) and np.array_equal(arr, sub.T)
+    arr, rows, cols = drawn["activity intervention.dimension_matrix"]
+    assert rows == ["s", "o[0]", "o[1]", "free"] and np.array_equal(arr, dims.T)
