@@ -4,7 +4,7 @@
     python scripts/results.py --configs configs/dsprites.yaml configs/ablations/no_mi.yaml --seeds 5 --max-minutes 60
     python scripts/results.py --subsample orientation=4 --max-minutes 1 --seeds 1 --set trainer.max_steps=20   # smoke
 
-Each run writes to outputs/results/<config>/seed<k>/; the table goes to ``--out`` (default outputs/results.md,
+Each run writes to outputs/results/<dataset file stem>/<config>/seed<k>/; the table goes to ``--out`` (default outputs/results.md,
 written atomically) and to stdout. Extra arguments are config overrides applied to every run.
 """
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         for config in args.configs:
             name = Path(config).stem
             for seed in range(args.seeds):
-                run_dir = Path("outputs/results") / name / f"seed{seed}"
+                run_dir = Path("outputs/results") / Path(dataset).stem / name / f"seed{seed}"
                 start = time.perf_counter()
                 scores = train_config(
                     config,

@@ -58,7 +58,7 @@ def test_results_script_writes_table(tiny_dsprites: Path, tmp_path: Path, monkey
     assert "| dsprites | 2 |" in text and "| betavae | 2 |" in text
     raw = json.loads((tmp_path / "outputs" / "t.json").read_text())
     assert len(raw["dsprites"]) == 2 and {"mig", "dci", "activity", "probes"} <= set(raw["dsprites"][0])
-    assert (tmp_path / "outputs" / "results" / "betavae" / "seed1" / "metrics.json").is_file()
+    assert (tmp_path / "outputs" / "results" / "tiny" / "betavae" / "seed1" / "metrics.json").is_file()
 
 
 @pytest.mark.slow
