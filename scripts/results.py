@@ -2,6 +2,7 @@
 
     python scripts/results.py                                       # disco default, β-VAE, β-TCVAE × 3 seeds, 15 min each
     python scripts/results.py --configs configs/dsprites.yaml configs/ablations/no_mi.yaml --seeds 5 --max-minutes 60
+    python scripts/results.py --replica shapes3d --max-steps 600 --max-minutes 0    # a step budget, load-independent
     python scripts/results.py --subsample orientation=4 --max-minutes 1 --seeds 1 --set trainer.max_steps=20   # smoke
 
 Each run writes to outputs/results/<dataset file stem>/<config>/seed<k>/; the table goes to ``--out`` (default outputs/results.md,
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--max-minutes", type=float, default=15.0, help="wall-clock budget of each training run")
+    parser.add_argument("--max-minutes", type=float, default=15.0, help="wall-clock budget of each run; 0: none")
+    parser.add_argument("--max-steps", type=int, default=None, help="step budget of each run (default: the config's)")
     parser.add_argument("--dataset", default=None, help="dataset file; default: make/use a dSprites replica")
     parser.add_argument("--replica", default="dsprites", choices=("dsprites", "shapes3d"))
     parser.add_argument("--subsample", default=None, help="replica subsampling, e.g. orientation=4,pos_x=2")
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                     [
                         f"--seed={seed}",
                         f"--run_dir={run_dir}",
-                        f"--trainer.max_minutes={args.max_minutes}",
+                        f"--trainer.max_minutes={args.max_minutes or 'null'}",
+                        *([f"--trainer.max_steps={args.max_steps}"] if args.max_steps else []),
                         f"--eval.final=[{', '.join(HEADLINE)}]",
                         *overrides,
                     ],
@@ -57,9 +60,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores.get(m, float('nan')):.3f}" for m in HEADLINE)
                       + f" ({took:.0f} s)", flush=True)  # fmt: skip
         table = median_table(rows)
+        budget = (
+            " and ".join(
+                ([f"{args.max_minutes} min"] if args.max_minutes else [])
+                + ([f"{args.max_steps} steps"] if args.max_steps else [])
+            )
+            or "the config's steps"
+        )
         header = (
             f"# Held-out results (median over {args.seeds} seeds; per-seed values in brackets)\n\n"
-            f"dataset: {dataset}; budget {args.max_minutes} min per run; overrides: {' '.join(overrides) or 'none'}\n\n"
+            f"dataset: {dataset}; budget per run: {budget}; overrides: {' '.join(overrides) or 'none'}\n\n"
         )
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

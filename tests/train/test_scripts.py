@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import sys
@@ -11,7 +12,8 @@ from types import ModuleType
 import pytest
 from conftest import tiny_config
 
-from disco.train.experiment import median_table, parse_subsample
+from disco.data.datasets import GroundTruthData
+from disco.train.experiment import median_table, parse_subsample, train_config
 from disco.train.run import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,13 +54,34 @@ def test_results_script_writes_table(tiny_dsprites: Path, tmp_path: Path, monkey
     monkeypatch.chdir(tmp_path)
     results = _script("results")
     configs = [str(REPO / "configs" / "dsprites.yaml"), str(REPO / "configs" / "betavae.yaml")]
-    argv = ["--configs", *configs, "--seeds", "2", "--max-minutes", "1", "--dataset", str(tiny_dsprites), *FAST]
+    budget = ["--max-minutes", "0", "--max-steps", "3"]
+    argv = ["--configs", *configs, "--seeds", "2", *budget, "--dataset", str(tiny_dsprites), *FAST]
     assert results.main([*argv, "--out", "outputs/t.md"]) == 0
     text = (tmp_path / "outputs" / "t.md").read_text()
-    assert "| dsprites | 2 |" in text and "| betavae | 2 |" in text
+    assert "| dsprites | 2 |" in text and "| betavae | 2 |" in text and "budget per run: 3 steps;" in text
     raw = json.loads((tmp_path / "outputs" / "t.json").read_text())
     assert len(raw["dsprites"]) == 2 and {"mig", "dci", "activity", "probes"} <= set(raw["dsprites"][0])
     assert (tmp_path / "outputs" / "results" / "tiny" / "betavae" / "seed1" / "metrics.json").is_file()
+
+
+def _live_datasets() -> int:
+    return sum(isinstance(o, GroundTruthData) for o in gc.get_objects())
+
+
+def test_train_config_frees_the_run(tiny_dsprites: Path, tmp_path: Path) -> None:
+    """A process that trains runs in turn (results.py) must not keep each run's images: with the automatic cyclic
+    collector off, nothing of the finished run may stay alive."""
+    before = _live_datasets()
+    gc.disable()
+    try:
+        config = str(REPO / "configs" / "quickstart.yaml")
+        for seed in range(2):
+            scores = train_config(config, str(tiny_dsprites), [f"--seed={seed}", f"--run_dir={tmp_path / str(seed)}",
+                                                               "--eval.final=[mig]", *FAST])  # fmt: skip
+            assert 0.0 <= scores["mig"] <= 1.0
+            assert _live_datasets() == before
+    finally:
+        gc.enable()
 
 
 @pytest.mark.slow
