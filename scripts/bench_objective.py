@@ -4,11 +4,16 @@ For each batch size it reports the median (after warm-up) of forward+backward of
 disco step — pair batch from :class:`disco.data.sampler.PairSampler` → conv64 encoder on both views (one concatenated
 pass of 2B images) → decoder + VAE loss on both views → subspace contrastive + independence penalty → backward → Adam
 step — against one β-VAE step (same encoder/decoder, B images). Full and baseline steps are timed interleaved so that
-load on a shared machine affects both alike. Goal: full / β-VAE ≤ 2.3. ``--chunks`` runs the conv passes of BOTH steps
-in micro-batches (:func:`disco.models.microbatch.microbatched`; CPU convs are cheaper per image in chunks of 64);
-``--max-samples`` caps the rows the O(B²) independence penalty scores in the full step.
+load on a shared machine affects both alike. Goal: full / β-VAE ≤ 2.3.
+
+``--chunks`` sets the micro-batch size of the conv passes of BOTH steps, as the trainer's ``model.microbatch`` does
+(:func:`disco.models.microbatch.microbatched`, resolved with :func:`~disco.models.microbatch.resolve_chunk` for the
+CPU): ``auto`` is the trainer's default (64 images on CPU, where convs are cheaper per image in chunks), ``0`` one pass.
+The default ``auto 0`` times the step as the trainer runs it, then one pass for comparison. ``--max-samples`` caps the
+rows the O(B²) independence penalty scores in the full step.
 
     python scripts/bench_objective.py --batch-sizes 64 256 --repeats 9 --threads 2
+    python scripts/bench_objective.py --no-terms --chunks auto --estimators dcor --repeats 5   # trainer default only
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import nn
@@ -28,7 +34,7 @@ from disco.losses.contrastive import SubspaceContrastive
 from disco.losses.independence import ESTIMATORS, SubspaceIndependence
 from disco.losses.vae import VAELoss, reparameterize
 from disco.models.factory import build_decoder, build_encoder
-from disco.models.microbatch import microbatched
+from disco.models.microbatch import microbatched, resolve_chunk
 from disco.models.subspaces import SubspaceSpec
 
 SPEC = "shape=3,scale=1,orientation=2,pos_x=1,pos_y=1,free=2"
@@ -198,6 +204,16 @@ def step_ratio(
     return out
 
 
+def chunk_setting(text: str) -> int | Literal["auto"]:
+    """A ``--chunks`` value: ``auto`` or an int >= 0 (as ``model.microbatch``)."""
+    if text == "auto":
+        return "auto"
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"chunk sizes are auto or >= 0, got {value}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
@@ -205,10 +221,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--chunks",
-        type=int,
+        type=chunk_setting,
         nargs="+",
-        default=[0, 64],
-        help="micro-batch sizes of the conv passes, applied to BOTH steps (0: one pass)",
+        default=["auto", 0],
+        help="micro-batch sizes of the conv passes, applied to BOTH steps, like model.microbatch "
+        "(auto: the trainer's default, 64 on CPU; 0: one pass)",
     )
     parser.add_argument("--max-samples", type=int, default=256, help="rows the independence penalty scores (0: all)")
     parser.add_argument("--no-terms", action="store_true", help="skip the per-term costs, time only the steps")
@@ -221,12 +238,14 @@ def main() -> None:
         print(f"\n== batch {b} pairs ==")
         for name, sec in ({} if args.no_terms else term_costs(b, spec, args.repeats)).items():
             print(f"  {name:<36s} {1000 * sec:9.2f} ms  (forward+backward)")
-        for chunk in args.chunks:
+        for setting in args.chunks:
+            chunk = resolve_chunk(setting, torch.device("cpu"))
+            label = f"{setting} ({chunk or 'none'})" if setting == "auto" else str(chunk or "none")
             for est in args.estimators:
-                r = step_ratio(b, spec, est, args.repeats, chunk or None, args.max_samples or None)
+                r = step_ratio(b, spec, est, args.repeats, chunk, args.max_samples or None)
                 for clock in ("wall", "cpu"):
                     print(
-                        f"  chunk {chunk or 'none':>4}  full step [{est:>5s}] {1000 * r[clock + '_full']:8.1f} ms   "
+                        f"  chunk {label:>9}  full step [{est:>5s}] {1000 * r[clock + '_full']:8.1f} ms   "
                         f"beta-VAE step {1000 * r[clock + '_base']:8.1f} ms   ratio {r[clock + '_ratio']:5.2f}  "
                         f"({clock} clock; goal <= 2.3)"
                     )

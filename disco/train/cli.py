@@ -120,7 +120,7 @@ def one_line_error(err: BaseException) -> str:
         got = re.search(r"Given value: (.*)|Got value: (.*)", rest)
         value = next((g for g in got.groups() if g), "?").strip() if got else "?"
         expected = re.search(r"Expected an? (.*?)\.? Got value", rest)
-        subtypes = re.search(r"Subtypes: \[(.*?)\]", rest)
+        subtypes = re.search(r"Subtypes: \[(.*)\]", rest)
         if expected:
             want = expected.group(1)
         elif subtypes:

@@ -1,8 +1,9 @@
 """The LightningModule: encoder (+ decoder) and the objective assembled from configuration.
 
-A training step encodes both views of the pair batch in ONE concatenated pass, takes the codes (reparameterised
+A training step encodes both views of the pair batch as ONE concatenated batch, takes the codes (reparameterised
 ``mean + σ·ε`` when the β-VAE branch of Higgins et al. 2017 is on, the means otherwise), evaluates the terms and steps
-on their weighted sum. Optimisation is manual so that auxiliary networks (CLUB of Cheng et al. 2020, the TC
+on their weighted sum. The encoder (and the decoder of the β-VAE term) run over that batch in micro-batches of
+``model.microbatch`` images: 64 on CPU by default, where conv nets are cheaper per image in chunks, one pass on GPU. Optimisation is manual so that auxiliary networks (CLUB of Cheng et al. 2020, the TC
 discriminator of Kim & Mnih 2018) get their own optimiser; only the model optimiser counts as a Lightning step.
 """
 
@@ -19,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from disco.data.pairs import PairBatch
 from disco.models.factory import DECODERS, ENCODERS, build_decoder, build_encoder
+from disco.models.microbatch import microbatched, resolve_chunk
 from disco.models.subspaces import SubspaceSpec
 from disco.train.config import TrainConfig, to_plain
 from disco.train.guard import FiniteGuard
@@ -71,10 +73,23 @@ class DiscoModule(pl.LightningModule):
         self._noise_state: torch.Tensor | None = None
 
     # ----------------------------------------------------------------------------------------------- forward pieces
+    @property
+    def microbatch(self) -> int | None:
+        """Micro-batch size (images) of the encoder and decoder passes on this module's device, None for one pass
+        (``model.microbatch``; ``auto`` resolves to 64 on CPU and to one pass elsewhere)."""
+        return resolve_chunk(self.cfg.model.microbatch, self.device)
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(mean, logvar)`` of images ``x`` (B, C, 64, 64)."""
-        mean, logvar = self.encoder(x)
+        """``(mean, logvar)`` of images ``x`` (B, C, 64, 64), in micro-batches of :attr:`microbatch` images."""
+        mean, logvar = microbatched(self.encoder, x, self.microbatch)
         return mean, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder logits of codes ``z`` (B, D), in micro-batches of :attr:`microbatch` rows."""
+        if self.decoder is None:
+            raise RuntimeError("this module has no decoder (objective.vae.weight is 0 or model.decoder is empty)")
+        logits: torch.Tensor = microbatched(self.decoder, z, self.microbatch)
+        return logits
 
     def _epsilon(self, like: torch.Tensor) -> torch.Tensor:
         """Standard normal noise for the rows of ``like`` (both views stacked), drawn for the whole DDP world from a
@@ -90,13 +105,13 @@ class DiscoModule(pl.LightningModule):
         return full[:, rank * b : (rank + 1) * b].reshape(like.shape)
 
     def step_inputs(self, batch: PairBatch, step: int) -> StepInputs:
-        """Encode both views in one pass and build the inputs of the objective."""
+        """Encode both views as one batch (micro-batched, see :attr:`microbatch`) and build the objective's inputs."""
         x = torch.cat([batch.x_a, batch.x_b], dim=0)
         mean, logvar = self.encode(x)
         z = mean
         if self.objective.needs_reparameterisation:
             z = mean + torch.exp(0.5 * logvar) * self._epsilon(mean)
-        decode = self.decoder.forward if self.decoder is not None else None
+        decode = self.decode if self.decoder is not None else None
         return StepInputs(batch, x, mean, logvar, z, step, decode)
 
     # ----------------------------------------------------------------------------------------------- training

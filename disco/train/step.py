@@ -23,7 +23,10 @@ class TermContext:
 
 @dataclass
 class StepInputs:
-    """One training step's tensors: both views were encoded in one pass, rows ``[:B]`` are view a, ``[B:]`` view b."""
+    """One training step's tensors: both views were encoded as one batch, rows ``[:B]`` are view a, ``[B:]`` view b.
+
+    ``decode`` maps codes to decoder logits (the module's micro-batched decoder pass), None without a decoder.
+    """
 
     batch: PairBatch
     x: torch.Tensor
