@@ -1,9 +1,15 @@
-"""Builds the data module, model, loggers, callbacks and Trainer of a run from a :class:`TrainConfig`, and fits."""
+"""Builds the data module, model, loggers, callbacks and Trainer of a run from a :class:`TrainConfig`, and fits.
+
+W&B runs survive resumes: the run id is stored in every checkpoint (callback state ``WandbRunId``) and in
+``<run_dir>/wandb/run_id``; ``train(cfg, resume=ckpt)`` reopens the W&B run of that checkpoint (``id=..., resume="allow"``,
+online and offline), while a run started without ``resume`` always gets a new W&B id.
+"""
 
 from __future__ import annotations
 
 import netrc
 import os
+import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +23,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 
 from disco.data.datasets import GroundTruthData
 from disco.train.callbacks import EvaluationCallback
-from disco.train.checkpointing import AtomicCheckpointIO
+from disco.train.checkpointing import AtomicCheckpointIO, load_checkpoint
 from disco.train.config import TrainConfig, to_plain
 from disco.train.datamodule import PairDataModule
 from disco.train.module import DiscoModule
@@ -45,8 +51,67 @@ def wandb_logged_in() -> bool:
         return False
 
 
-def make_logger(cfg: TrainConfig, run_dir: Path) -> Logger | bool:
-    """W&B (offline unless logged in, or as ``wandb.mode``/``WANDB_MODE`` say), CSV, or none."""
+WANDB_ID_FILE = "run_id"
+"""Name of the file in ``<run_dir>/wandb/`` that holds the id of the run's latest W&B run."""
+
+
+class WandbRunId(Callback):
+    """Carries the W&B run id in checkpoints (``ckpt["callbacks"]["WandbRunId"] == {"run_id": ...}``).
+
+    :func:`train` sets :attr:`run_id` from the live W&B run; a run resumed without W&B (``logger: csv``/``none``) keeps
+    the id it loaded, so a later resume with W&B still continues the original W&B run.
+    """
+
+    KEY = "WandbRunId"
+
+    def __init__(self, run_id: str | None = None) -> None:
+        self.run_id = run_id
+
+    @property
+    def state_key(self) -> str:
+        """The key of this callback's state in ``ckpt["callbacks"]`` (fixed, so renaming the class breaks nothing)."""
+        return self.KEY
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"run_id": id}``, or nothing when the run has never logged to W&B."""
+        return {} if self.run_id is None else {"run_id": self.run_id}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Take the checkpoint's id unless a live W&B run already set one."""
+        stored = state_dict.get("run_id")
+        if self.run_id is None and isinstance(stored, str):
+            self.run_id = stored
+
+
+def checkpoint_wandb_id(path: str | Path) -> str | None:
+    """The W&B run id stored in a training checkpoint by :class:`WandbRunId`, or ``None`` (no W&B, older checkpoint)."""
+    state = load_checkpoint(path).get("callbacks", {}).get(WandbRunId.KEY, {})
+    run_id = state.get("run_id") if isinstance(state, dict) else None
+    return run_id if isinstance(run_id, str) and run_id else None
+
+
+def write_wandb_id(run_dir: Path, run_id: str) -> Path:
+    """Write ``run_id`` to ``<run_dir>/wandb/run_id`` atomically (temporary file + :func:`os.replace`)."""
+    path = run_dir / "wandb" / WANDB_ID_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{WANDB_ID_FILE}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(run_id)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def make_logger(cfg: TrainConfig, run_dir: Path, run_id: str | None = None) -> Logger | bool:
+    """W&B (offline unless logged in, or as ``wandb.mode``/``WANDB_MODE`` say), CSV, or none.
+
+    With ``run_id`` the W&B logger continues that W&B run (``resume="allow"``: it is created if the server has never
+    seen it, e.g. when the earlier part was logged offline and not synced yet); without it W&B makes a new run with a
+    new id (``resume`` unset, so ``WANDB_RESUME``/``WANDB_RUN_ID`` still apply).
+    """
     if cfg.logger == "none":
         return False
     if cfg.logger == "csv":
@@ -63,6 +128,8 @@ def make_logger(cfg: TrainConfig, run_dir: Path) -> Logger | bool:
         offline=mode != "online",
         tags=list(cfg.wandb.tags) or None,
         log_model=False,
+        id=run_id,
+        resume="allow" if run_id else None,  # Lightning's default is "allow" for every run
     )
     return logger
 
@@ -78,6 +145,9 @@ def make_callbacks(cfg: TrainConfig, run_dir: Path, data: GroundTruthData, modul
         monitor="step",
         mode="max",
         save_last=ck.save_last,
+        # overwrite, never write last-v1.ckpt: a run resumed from its first periodic checkpoint (saved before any
+        # last.ckpt, so its state names none) would otherwise leave last.ckpt behind at the resumed-from step
+        enable_version_counter=False,
     )
     callbacks: list[Callback] = [checkpoint]
     if cfg.trainer.progress_bar:
@@ -127,7 +197,12 @@ def train(
     data: GroundTruthData | None = None,
     extra_callbacks: Sequence[Callback] = (),
 ) -> RunResult:
-    """Train (or resume) a run described by ``cfg``; returns the module, trainer and where things were written."""
+    """Train (or resume) a run described by ``cfg``; returns the module, trainer and where things were written.
+
+    With ``resume`` (a checkpoint) and ``logger: wandb`` the W&B run whose id the checkpoint holds is continued; a run
+    without ``resume`` starts a new W&B run even in a run dir that has one. If fitting raises, the W&B run is finished
+    with exit code 1 (marked failed) before the error propagates.
+    """
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=False, verbose=False)
@@ -136,18 +211,30 @@ def train(
     module = DiscoModule(
         cfg, tuple(dataset.factors.names), dataset.num_channels, int(datamodule.splits["train"].numel())
     )
-    logger = make_logger(cfg, run_dir)
-    callbacks = [*make_callbacks(cfg, run_dir, dataset, module), *extra_callbacks]
+    wandb_id = checkpoint_wandb_id(resume) if resume is not None and cfg.logger == "wandb" else None
+    logger = make_logger(cfg, run_dir, wandb_id)
+    id_keeper = WandbRunId(wandb_id)
+    callbacks = [*make_callbacks(cfg, run_dir, dataset, module), id_keeper, *extra_callbacks]
     trainer = make_trainer(cfg, run_dir, callbacks, logger, bool(module.objective.auxiliary_parameters()))
     if isinstance(logger, Logger):
-        logger.log_hyperparams(to_plain(cfg))
+        logger.log_hyperparams(to_plain(cfg))  # on rank zero this starts the W&B run
+    if isinstance(logger, WandbLogger) and trainer.is_global_zero and logger.version:
+        id_keeper.run_id = str(logger.version)
+        write_wandb_id(run_dir, id_keeper.run_id)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*that ended before the epoch ended.*")
         warnings.filterwarnings("ignore", message=".*no pre-optimization state was saved.*")
         warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else str(resume), weights_only=True)
+        try:
+            trainer.fit(
+                module, datamodule=datamodule, ckpt_path=None if resume is None else str(resume), weights_only=True
+            )
+        except BaseException:
+            if isinstance(logger, WandbLogger) and trainer.is_global_zero:
+                logger.experiment.finish(exit_code=1)  # else a later run in this process would log into it
+            raise
     if isinstance(logger, WandbLogger) and trainer.is_global_zero:
         logger.experiment.finish()
     evaluation = next((c for c in trainer.callbacks if isinstance(c, EvaluationCallback)), None)  # type: ignore[attr-defined]
