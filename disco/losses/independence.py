@@ -17,6 +17,14 @@
 Recommended weights (the penalty is O(0.01–1) while a summed Bernoulli reconstruction is hundreds of nats and InfoNCE is
 about log B): dcor 1–10, hsic 10–100 (its values are small, ~1e-3–1e-1), crosscov 0.1–1, club 0.1–1, tc 10–100
 (Kim & Mnih's γ). ``diagnostics["raw"]`` holds the unweighted mean, ``"raw/<a>|<b>"`` each pair.
+
+Under DDP (``gather_distributed=True``, the default) every estimator is a statistic of the GLOBAL batch: the codes of all
+ranks are gathered with gradients (:func:`~disco.losses.distributed.gather_views`, in the row order of one process
+holding the whole batch) and every rank evaluates the penalty of that batch, so all ranks hold the same value. The
+gather's backward sums each row's gradient over the ranks and DDP averages over them, so N ranks × B codes step exactly
+like one process with N·B codes (dCor or HSIC of two half batches is not the dCor or HSIC of the whole). The auxiliary
+losses (CLUB's likelihood, the TC discriminator's cross-entropy, whose permuted codes mix subspaces across the whole
+batch) are gathered the same way, without gradient. With one process nothing is gathered.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from disco.losses.dependence import (
     hsic_unbiased_matrix,
     rbf_kernels_median,
 )
+from disco.losses.distributed import gather_views, is_distributed
 from disco.losses.tc_discriminator import TCDiscriminator
 from disco.models.subspaces import Subspace, SubspaceSpec
 
@@ -56,7 +65,9 @@ class SubspaceIndependence(nn.Module):
         hidden: club only — hidden width of each variational net.
         tc_hidden: tc only — discriminator hidden widths.
         max_samples: score at most this many rows (evenly spaced, so both views of a concatenated pair batch are
-            used); dcor and hsic cost O(B²), so 256 rows keep them at a few ms on CPU. ``None`` uses all rows.
+            used); dcor and hsic cost O(B²), so 256 rows keep them at a few ms on CPU. ``None`` uses all rows. Under
+            DDP the rows are taken from the global batch.
+        gather_distributed: under DDP evaluate the penalty on the codes of all ranks (gathered with gradients).
     """
 
     membership: torch.Tensor
@@ -73,6 +84,7 @@ class SubspaceIndependence(nn.Module):
         hidden: int = 64,
         tc_hidden: Sequence[int] = (256, 256),
         max_samples: int | None = None,
+        gather_distributed: bool = True,
     ) -> None:
         super().__init__()
         if estimator not in ESTIMATORS:
@@ -90,6 +102,7 @@ class SubspaceIndependence(nn.Module):
         if max_samples is not None and max_samples < 4:
             raise ConfigError(f"independence max_samples is {max_samples}; use at least 4 (or None for all rows)")
         self.max_samples = max_samples
+        self.gather_distributed = gather_distributed
         self.chosen: tuple[Subspace, ...] = tuple(chosen)
         self.pairs: tuple[tuple[Subspace, Subspace], ...] = tuple(combinations(self.chosen, 2))
         self.club = nn.ModuleDict()
@@ -122,11 +135,21 @@ class SubspaceIndependence(nn.Module):
             )
         return [z[:, s.slice] for s in self.chosen]
 
-    def pair_values(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _global(self, z: torch.Tensor, views: int) -> torch.Tensor:
+        """``z`` of all ranks (see :func:`~disco.losses.distributed.gather_views`); ``z`` itself when alone."""
+        if not (self.gather_distributed and is_distributed()):
+            return z
+        self._blocks(z)  # a code of the wrong shape fails on every rank before any communication
+        return gather_views(z, views).rows
+
+    def pair_values(self, z: torch.Tensor, views: int = 1) -> dict[str, torch.Tensor]:
         """The estimator's value per pair ``"a|b"`` (or ``{"tc": value}`` for the TC discriminator).
 
-        Computed in float32 at least, with autocast disabled (distance and kernel matrices lose too much in 16 bits).
+        ``z`` holds ``views`` equal blocks of rows (2 for the stacked views of a pair batch); under DDP each block is
+        gathered from all ranks and the value is that of the global batch. Computed in float32 at least, with autocast
+        disabled (distance and kernel matrices lose too much in 16 bits).
         """
+        z = self._global(z, views)
         if z.dtype in (torch.float16, torch.bfloat16):
             z = z.float()
         if self.max_samples is not None and z.shape[0] > self.max_samples:
@@ -157,9 +180,10 @@ class SubspaceIndependence(nn.Module):
             return {k: cross_covariance(blocks[i], blocks[j], self.standardised) for k, i, j in keys}
         return {k: self.club[str(n)](blocks[i], blocks[j]) for n, (k, i, j) in enumerate(keys)}
 
-    def forward(self, z: torch.Tensor) -> LossOutput:
-        """Mean penalty over pairs of subspaces (the TC value for ``"tc"``), times ``weight``."""
-        values = self.pair_values(z)
+    def forward(self, z: torch.Tensor, views: int = 1) -> LossOutput:
+        """Mean penalty over pairs of subspaces (the TC value for ``"tc"``), times ``weight``; ``z`` holds ``views``
+        equal blocks of rows, which matters only for the row order of the global batch under DDP."""
+        values = self.pair_values(z, views)
         raw = torch.stack(list(values.values())).mean()
         diagnostics = {"raw": raw.detach()}
         if self.estimator != "tc":
@@ -175,12 +199,16 @@ class SubspaceIndependence(nn.Module):
         """Parameters of the estimator's own networks (empty for the closed-form estimators)."""
         return list(self.club.parameters()) + (list(self.tc.parameters()) if self.tc is not None else [])
 
-    def auxiliary_loss(self, z: torch.Tensor) -> torch.Tensor:
+    def auxiliary_loss(self, z: torch.Tensor, views: int = 1) -> torch.Tensor:
         """Training loss of the estimator's networks on DETACHED codes: summed CLUB negative log-likelihoods, or the
-        TC discriminator's cross-entropy; zero for the closed-form estimators."""
-        blocks = [b.detach() for b in self._blocks(z.detach())]
+        TC discriminator's cross-entropy; zero for the closed-form estimators. Under DDP it is the loss of the global
+        batch (gathered without gradient), the same on every rank."""
+        blocks = self._blocks(z)
         if not self.has_auxiliary:
             return z.new_zeros(())
+        if self.gather_distributed and is_distributed():
+            blocks = self._blocks(gather_views(z.detach(), views, grad=False).rows)
+        blocks = [b.detach() for b in blocks]
         if self.tc is not None:
             return self.tc.auxiliary_loss(torch.cat(blocks, dim=1))
         idx = {s.name: i for i, s in enumerate(self.chosen)}

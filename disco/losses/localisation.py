@@ -5,6 +5,12 @@ supervised disentanglement with guarantees"; Locatello et al. 2020, "Weakly-supe
 compromises"). This term reads the pair as a classification problem: the per-subspace change energy
 ``||z_a,s - z_b,s||^2 / width_s`` divided by a temperature gives logits over subspaces, and the cross-entropy with the
 subspace of the changed factor pushes the change into that subspace and out of all others.
+
+The loss is a mean over the valid pairs (those that changed exactly one tied factor), so under DDP it needs no codes
+from other ranks, only the number of valid pairs of the whole world: each rank sums its own pairs' cross-entropies and
+divides by the global count over the world size (the convention of :mod:`disco.losses.distributed`). The rank losses
+then average to the mean over the global batch, whose valid pairs are unevenly spread over the ranks; one all-reduce
+of three numbers per step, none with one process. The diagnostics are those of the global batch.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from torch import nn
 
 from disco.errors import ConfigError
 from disco.losses.base import LossOutput
+from disco.losses.distributed import all_reduce_sum, is_distributed
 from disco.models.subspaces import Subspace, SubspaceSpec
 
 
@@ -26,6 +33,18 @@ def change_energies(z_a: torch.Tensor, z_b: torch.Tensor, subspaces: Sequence[Su
     return torch.stack([diff[:, s.slice].sum(dim=1) / s.width for s in subspaces], dim=1)
 
 
+def localisation_sum(
+    energies: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum over ``valid`` rows of ``-log softmax(energies / temperature)[target]`` and the per-row argmax hits
+    ``(B,)`` bool; the sum is 0 (with zero gradient) when no row is valid."""
+    log_p = F.log_softmax(energies / temperature, dim=1)
+    picked = log_p.gather(1, target.clamp_min(0)[:, None]).squeeze(1)
+    picked = torch.where(valid, picked, torch.zeros_like(picked))
+    correct = (energies.argmax(dim=1) == target) & valid
+    return -picked.sum(), correct
+
+
 def localisation_loss(
     energies: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,12 +52,8 @@ def localisation_loss(
 
     Returns ``(loss, correct (B,) bool)``; the loss is 0 (with zero gradient) when no row is valid.
     """
-    log_p = F.log_softmax(energies / temperature, dim=1)
-    picked = log_p.gather(1, target.clamp_min(0)[:, None]).squeeze(1)
-    picked = torch.where(valid, picked, torch.zeros_like(picked))
-    loss = -picked.sum() / valid.sum().clamp_min(1).to(picked.dtype)
-    correct = (energies.argmax(dim=1) == target) & valid
-    return loss, correct
+    total, correct = localisation_sum(energies, target, valid, temperature)
+    return total / valid.sum().clamp_min(1).to(total.dtype), correct
 
 
 class ChangeLocalisation(nn.Module):
@@ -49,12 +64,18 @@ class ChangeLocalisation(nn.Module):
         factor_names: the dataset's factor names (columns of ``shared``).
         temperature: scale of the change energies in the softmax.
         include_free: let free (untied) subspaces compete too, so a change hidden in free dimensions is penalised.
+        gather_distributed: under DDP normalise by the valid pairs of all ranks (the loss of the global batch).
     """
 
     _tied_pos: torch.Tensor
 
     def __init__(
-        self, spec: SubspaceSpec, factor_names: Sequence[str], temperature: float = 1.0, include_free: bool = True
+        self,
+        spec: SubspaceSpec,
+        factor_names: Sequence[str],
+        temperature: float = 1.0,
+        include_free: bool = True,
+        gather_distributed: bool = True,
     ) -> None:
         super().__init__()
         if temperature <= 0:
@@ -65,6 +86,7 @@ class ChangeLocalisation(nn.Module):
         self.factor_names = list(factor_names)
         self.columns = spec.factor_columns(self.factor_names)
         self.temperature = float(temperature)
+        self.gather_distributed = gather_distributed
         self.classes = [s for s in spec if include_free or s.factor is not None]
         tied_pos = [self.classes.index(s) for s in spec.tied]
         self.register_buffer("_tied_pos", torch.tensor(tied_pos, dtype=torch.long), persistent=False)
@@ -85,6 +107,14 @@ class ChangeLocalisation(nn.Module):
             valid, self._tied_pos[changed.to(torch.long).argmax(dim=1)], torch.full_like(valid, -1, dtype=torch.long)
         )
         energies = change_energies(z_a, z_b, self.classes)
+        if self.gather_distributed and is_distributed():
+            total, correct = localisation_sum(energies, target, valid, self.temperature)
+            counts = torch.stack([total.detach(), valid.sum().to(total.dtype), correct.sum().to(total.dtype)])
+            global_total, n_global, hits = all_reduce_sum(counts).unbind()
+            n = n_global.clamp_min(1)
+            loss = total * torch.distributed.get_world_size() / n  # the rank losses average to the global mean
+            diagnostics = {"raw": global_total / n, "acc": hits / n, "valid": n_global.round().long()}
+            return LossOutput(loss, diagnostics)
         loss, correct = localisation_loss(energies, target, valid, self.temperature)
         n_valid = valid.sum()
         acc = correct.sum().to(loss.dtype) / n_valid.clamp_min(1).to(loss.dtype)

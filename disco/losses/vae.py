@@ -8,6 +8,15 @@
   index-code MI + total correlation + dimension-wise KL, weighted ``alpha·mi + beta·tc + gamma·dwkl``, with log q(z)
   estimated by minibatch-stratified sampling (needs the dataset size).
 
+Under DDP the β-TCVAE estimate of log q(z) is a statistic of the minibatch: with ``gather_distributed`` (the default)
+the codes, means and log-variances of all ranks are gathered with gradients, in the row order of one process holding the
+whole batch, so each rank's codes are scored against the GLOBAL minibatch of M = world·2B codes with the stratified
+weights of that M. ``dataset_size`` stays the size N of the whole training set (not N / world): every rank draws its
+pairs from the whole set (the data module draws the world's batch and keeps a slice), so the global batch is one
+minibatch of N. Each rank averages its own codes' terms scaled to its share of the global mean (the convention of
+:mod:`disco.losses.distributed`), so N ranks step like one process with the N× batch. Reconstruction and analytic KL are
+per-image means and need nothing from the other ranks.
+
 Loss scales: the summed Bernoulli reconstruction of a 64×64 image is hundreds of nats early in training (tens when
 trained), the KL ~10–30 nats, while InfoNCE is about log B (≈4 for B=64). A weight of 1 on this term with contrastive
 weights 1–10 is a reasonable start. ``diagnostics["raw"]`` is the negative ELBO ``recon + kl`` (unweighted).
@@ -24,6 +33,7 @@ from torch import nn
 
 from disco.errors import ConfigError
 from disco.losses.base import LossOutput
+from disco.losses.distributed import gather_views, is_distributed
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -77,22 +87,30 @@ def stratified_log_weights(batch_size: int, dataset_size: int, device: torch.dev
 
 
 def tcvae_terms(
-    z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, dataset_size: int
+    z: torch.Tensor,
+    mean: torch.Tensor,
+    logvar: torch.Tensor,
+    dataset_size: int,
+    anchors: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """β-TCVAE decomposition (Chen et al. 2018) with minibatch-stratified sampling.
 
     Returns batch means of ``log q(z|x)``, ``log q(z)``, ``Σ_j log q(z_j)``, ``log p(z)`` and ``mi = log q(z|x) −
     log q(z)``, ``tc = log q(z) − Σ_j log q(z_j)``, ``dwkl = Σ_j log q(z_j) − log p(z)``; ``mi + tc + dwkl`` is exactly
-    the sample estimate of the KL, ``log q(z|x) − log p(z)``.
+    the sample estimate of the KL, ``log q(z|x) − log p(z)``. ``anchors`` (row indices) restricts the means to those
+    codes while every row stays in the minibatch that estimates q(z) (one rank's codes in the global batch under DDP).
     """
     b = z.shape[0]
     logw = stratified_log_weights(b, dataset_size, z.device).to(z.dtype)
+    za, ma, la = z, mean, logvar
+    if anchors is not None:
+        logw, za, ma, la = logw[anchors], z[anchors], mean[anchors], logvar[anchors]
     # mat[i, j, d] = log q(z_i,d | x_j)
-    mat = gaussian_log_density(z.unsqueeze(1), mean.unsqueeze(0), logvar.unsqueeze(0))
+    mat = gaussian_log_density(za.unsqueeze(1), mean.unsqueeze(0), logvar.unsqueeze(0))
     log_qz = torch.logsumexp(logw + mat.sum(2), dim=1)
     log_prod_qzj = torch.logsumexp(logw.unsqueeze(2) + mat, dim=1).sum(1)
-    log_qz_x = gaussian_log_density(z, mean, logvar).sum(1)
-    log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(1)
+    log_qz_x = gaussian_log_density(za, ma, la).sum(1)
+    log_pz = gaussian_log_density(za, torch.zeros_like(za), torch.zeros_like(za)).sum(1)
     out = {
         "log_qz_x": log_qz_x.mean(),
         "log_qz": log_qz.mean(),
@@ -137,9 +155,12 @@ class VAELoss(nn.Module):
         beta: KL weight (ignored with ``capacity`` or β-TCVAE); the field sweeps β ∈ {1, 2, 4, 6, 8, 16}.
         capacity: a :class:`CapacitySchedule` to use ``recon + γ|KL − C(step)|`` instead of β.
         tcvae: :class:`TCVAEWeights` to use the β-TCVAE objective (requires ``dataset_size`` and ``z``).
-        dataset_size: number of training images N (β-TCVAE's stratified estimator of log q(z)).
+        dataset_size: number of training images N (β-TCVAE's stratified estimator of log q(z)); the whole training
+            set also under DDP (see the module docstring).
         tc_beta: shorthand for ``tcvae=TCVAEWeights(1, tc_beta, 1)``.
         gaussian_variance: fixed decoder variance of the Gaussian likelihood.
+        gather_distributed: β-TCVAE under DDP: estimate log q(z) on the minibatch of all ranks (gathered with
+            gradients).
     """
 
     def __init__(
@@ -151,6 +172,7 @@ class VAELoss(nn.Module):
         dataset_size: int | None = None,
         tc_beta: float | None = None,
         gaussian_variance: float = 0.5,
+        gather_distributed: bool = True,
     ) -> None:
         super().__init__()
         if likelihood not in ("bernoulli", "gaussian"):
@@ -167,6 +189,7 @@ class VAELoss(nn.Module):
         self.tcvae = tcvae
         self.dataset_size = dataset_size
         self.gaussian_variance = gaussian_variance
+        self.gather_distributed = gather_distributed
 
     def reconstruction(self, x: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
         if self.likelihood == "bernoulli":
@@ -181,9 +204,12 @@ class VAELoss(nn.Module):
         logvar: torch.Tensor,
         z: torch.Tensor | None = None,
         step: int = 0,
+        views: int = 1,
     ) -> LossOutput:
         """Loss for images ``x`` (B, C, H, W) in [0, 1], decoder logits of the same shape, posterior ``mean``/``logvar``
-        (B, D), sampled codes ``z`` (needed for β-TCVAE) and the global training ``step`` (capacity schedule)."""
+        (B, D), sampled codes ``z`` (needed for β-TCVAE) and the global training ``step`` (capacity schedule).
+        ``views``: the rows are that many equal blocks (the two views of a pair batch); it fixes the row order of the
+        global minibatch of β-TCVAE under DDP, as one process holding the whole batch would have it."""
         recon = self.reconstruction(x, x_logits)
         kl_dims = kl_per_dim(mean, logvar)
         kl = kl_dims.sum()
@@ -193,8 +219,7 @@ class VAELoss(nn.Module):
         if self.tcvae is not None:
             if z is None:
                 raise ConfigError("β-TCVAE needs the sampled codes z; pass z to VAELoss.forward")
-            assert self.dataset_size is not None
-            terms = tcvae_terms(z, mean, logvar, self.dataset_size)
+            terms = self._tcvae_terms(z, mean, logvar, views)
             w = self.tcvae
             loss = recon + w.alpha * terms["mi"] + w.beta * terms["tc"] + w.gamma * terms["dwkl"]
             diag.update({k: terms[k].detach() for k in ("mi", "tc", "dwkl")})
@@ -205,3 +230,18 @@ class VAELoss(nn.Module):
         else:
             loss = recon + self.beta * kl
         return LossOutput(loss, diag)
+
+    def _tcvae_terms(
+        self, z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, views: int
+    ) -> dict[str, torch.Tensor]:
+        """:func:`tcvae_terms` of this rank's codes; under DDP against the global minibatch, each mean scaled to this
+        rank's share of the global mean (``world · n_local / N_global``, 1 for equal batches)."""
+        assert self.dataset_size is not None
+        if not (self.gather_distributed and is_distributed()):
+            return tcvae_terms(z, mean, logvar, self.dataset_size)
+        d = z.shape[1]
+        world = gather_views(torch.cat([z, mean, logvar], dim=1), views)
+        gz, gmean, glogvar = world.rows.split(d, dim=1)
+        terms = tcvae_terms(gz, gmean, glogvar, self.dataset_size, anchors=world.local)
+        scale = world.mean_scale()
+        return {k: v * scale for k, v in terms.items()}

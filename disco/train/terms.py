@@ -2,6 +2,14 @@
 
 The builders are registered in :data:`disco.train.objective.TERMS`. Loss modules are imported inside the builders so
 that a run only imports what it uses.
+
+Under DDP every batch-level term sees the batch of the whole world (see :mod:`disco.losses.distributed`): the
+contrastive candidates, the dependence penalty between subspaces (and its auxiliary nets' loss), β-TCVAE's minibatch
+estimate of log q(z) and the alignment statistics gather the codes of all ranks with gradients, and the localisation
+mean is normalised by the valid pairs of all ranks. The codes are passed with ``views=2`` (rows ``[view a; view b]``)
+so the gathered batch has the row order of one process, and N ranks × B pairs step like one process with N·B pairs.
+Terms that draw from the global random stream (CLUB's and the TC discriminator's permutations, the alignment's prior
+samples) match that process in distribution only: Lightning reseeds the stream when it sets up DDP.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from torch import nn
 
 from disco.errors import ConfigError
 from disco.losses.base import LossOutput
+from disco.losses.distributed import gather_views, is_distributed
 from disco.train.config import (
     AlignmentConfig,
     ContrastiveConfig,
@@ -79,7 +88,7 @@ class IndependenceTerm(nn.Module):
         self.loss = loss
 
     def forward(self, inputs: StepInputs) -> LossOutput:
-        out: LossOutput = self.loss(inputs.z)
+        out: LossOutput = self.loss(inputs.z, views=2)
         return out
 
     def auxiliary_parameters(self) -> list[nn.Parameter]:
@@ -89,7 +98,7 @@ class IndependenceTerm(nn.Module):
 
     def auxiliary_loss(self, z: torch.Tensor) -> torch.Tensor:
         fn: Any = self.loss.auxiliary_loss
-        out: torch.Tensor = fn(z)
+        out: torch.Tensor = fn(z, views=2)
         return out
 
 
@@ -110,7 +119,7 @@ class VAETerm(nn.Module):
         if inputs.decode is None:
             raise ConfigError("the vae term needs a decoder; set model.decoder (e.g. conv64)")
         logits = inputs.decode(inputs.z)
-        out: LossOutput = self.loss(inputs.x, logits, inputs.mean, inputs.logvar, inputs.z, inputs.step)
+        out: LossOutput = self.loss(inputs.x, logits, inputs.mean, inputs.logvar, inputs.z, inputs.step, views=2)
         return out
 
 
@@ -135,14 +144,16 @@ def build_vae(cfg: VAEConfig, ctx: TermContext) -> nn.Module:
 
 class AlignmentTerm(nn.Module):
     """Matches the batch of codes to samples of the prior N(0, I): MMD (Zhao et al. 2019, InfoVAE) or CORAL
-    (Sun & Saenko 2016). Prior samples come from the codes' own random stream, so resumed runs repeat them."""
+    (Sun & Saenko 2016). Prior samples come from the codes' own random stream, so resumed runs repeat them. Both are
+    batch statistics: under DDP the codes of all ranks are gathered with gradients and every rank scores the global
+    batch against as many prior samples."""
 
     def __init__(self, loss: nn.Module) -> None:
         super().__init__()
         self.loss = loss
 
     def forward(self, inputs: StepInputs) -> LossOutput:
-        z = inputs.z
+        z = gather_views(inputs.z, views=2).rows if is_distributed() else inputs.z
         prior = torch.randn(z.shape, device=z.device, dtype=z.dtype)
         out = self.loss(z, prior)
         if isinstance(out, LossOutput):

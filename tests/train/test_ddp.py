@@ -1,4 +1,6 @@
-"""Two CPU processes (DDP, gloo) step exactly like one process with the doubled batch."""
+"""Two CPU processes (DDP, gloo) step exactly like one process with the doubled batch, batch-statistic terms included:
+the dependence penalty and β-TCVAE's log q(z) are evaluated on the codes of both ranks, and localisation is the mean
+over the valid pairs of both ranks (see :mod:`disco.losses.distributed`)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,13 @@ from conftest import tiny_config
 from disco.train.run import train
 
 TERMS = {
-    "objective__localisation__weight": 0.0,  # per-rank mean over the pairs that changed one factor: not decomposable
-    "objective__independence__weight": 0.0,  # dCor/HSIC are batch statistics: not decomposable either
-    "objective__vae__weight": 0.01,  # reparameterised codes: noise is drawn for the whole world and sliced by rank
+    # random_subset pairs: some pairs change one factor, so the number of localisation rows differs between the ranks
+    "data__pair_mode": "random_subset",
+    "objective__localisation__weight": 1.0,  # mean over the valid pairs of the WORLD (global count normalisation)
+    "objective__independence__weight": 1.0,  # dCor is a batch statistic: evaluated on the codes gathered from all ranks
+    "objective__independence__estimator": "dcor",
+    "objective__vae__weight": 0.1,  # reparameterised codes: noise is drawn for the whole world and sliced by rank
+    "objective__vae__tc_beta": 6.0,  # β-TCVAE: log q(z) is estimated on the minibatch of both ranks
     "trainer__max_steps": 4,
     "checkpoint__every_n_steps": 100,
 }
