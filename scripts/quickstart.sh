@@ -12,5 +12,5 @@ if [ ! -f "$DATA" ]; then
   echo "making the quickstart dSprites replica $DATA ..."
   disco data make dsprites --out "$DATA" --subsample scale=2 --subsample orientation=4 --subsample pos_x=2 --subsample pos_y=2
 fi
-disco train --config configs/quickstart.yaml --data.dataset "$DATA" "$@"
+disco train --config configs/quickstart.yaml --data.dataset "$DATA" --overwrite true "$@"
 echo "quickstart finished in $(( $(date +%s) - start )) s"

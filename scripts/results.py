@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replica", default="dsprites", choices=("dsprites", "shapes3d"))
     parser.add_argument("--subsample", default=None, help="replica subsampling, e.g. orientation=4,pos_x=2")
     parser.add_argument("--out", default="outputs/results.md")
+    parser.add_argument("--force", action="store_true", help="replace the run folders of an earlier table")
     args, overrides = parser.parse_known_args(argv)
 
     def run() -> int:
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"--run_dir={run_dir}",
                         f"--trainer.max_minutes={args.max_minutes or 'null'}",
                         *([f"--trainer.max_steps={args.max_steps}"] if args.max_steps else []),
+                        *(["--overwrite=true"] if args.force else []),
                         f"--eval.final=[{', '.join(HEADLINE)}]",
                         *overrides,
                     ],

@@ -207,10 +207,15 @@ class WandbConfig:
 
 @dataclass
 class TrainConfig:
-    """A whole training run."""
+    """A whole training run.
+
+    ``overwrite``: a fresh run (not ``--resume``) refuses a ``run_dir`` whose ``checkpoints/`` already holds checkpoints
+    of an earlier run unless this is true; then they are replaced.
+    """
 
     seed: int = 0
     run_dir: str = "runs/disco"
+    overwrite: bool = False
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)

@@ -22,6 +22,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 
 from disco.data.datasets import GroundTruthData
+from disco.errors import ConfigError
 from disco.train.callbacks import EvaluationCallback
 from disco.train.checkpointing import AtomicCheckpointIO, load_checkpoint
 from disco.train.config import TrainConfig, to_plain
@@ -190,6 +191,18 @@ def make_trainer(
     )
 
 
+def refuse_earlier_run(run_dir: Path, allowed: bool) -> None:
+    """Stop a fresh run before it overwrites the checkpoints of an earlier run in ``run_dir`` (unless ``allowed``)."""
+    found = sorted((run_dir / "checkpoints").glob("*.ckpt")) if not allowed else []
+    if found:
+        last = run_dir / "checkpoints" / "last.ckpt"
+        latest = last if last in found else found[-1]
+        raise ConfigError(
+            f"run_dir {run_dir} already holds checkpoints of an earlier run; continue it with --resume {latest}, "
+            "pick another --run_dir, or pass --overwrite true to replace it"
+        )
+
+
 def train(
     cfg: TrainConfig,
     *,
@@ -204,6 +217,7 @@ def train(
     with exit code 1 (marked failed) before the error propagates.
     """
     run_dir = Path(cfg.run_dir)
+    refuse_earlier_run(run_dir, cfg.overwrite or resume is not None)
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=False, verbose=False)
     datamodule = PairDataModule(cfg.data, seed=cfg.seed, data=data)

@@ -109,3 +109,24 @@ def test_every_shipped_config_builds_its_model(path: Path) -> None:
     module = DiscoModule(cfg, tuple(space.names), channels, 1000)
     assert module.objective.names  # at least one term is on
     assert module.spec.dim == module.encoder_kwargs["latent_dim"]
+
+
+def test_fresh_run_refuses_an_earlier_runs_checkpoints(
+    tiny_dsprites: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second fresh run in the same run_dir stops with one line and leaves the first run's checkpoints untouched;
+    --resume continues it and --overwrite true replaces it."""
+    from conftest import tiny_config
+
+    from disco.train.run import train
+
+    train(tiny_config(tiny_dsprites, tmp_path))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    before = {p.name: p.read_bytes() for p in (tmp_path / "checkpoints").iterdir()}
+    args = ["--config", "configs/quickstart.yaml", f"--data.dataset={tiny_dsprites}", f"--run_dir={tmp_path}"]
+    code, err = _run(capsys, *args, "--trainer.max_steps=2", "--logger=none")
+    assert code == 2 and err.count("\n") == 1
+    assert "already holds checkpoints" in err and f"--resume {last}" in err and "--overwrite true" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "checkpoints").iterdir()} == before
+    train(tiny_config(tiny_dsprites, tmp_path, "--overwrite=true", "--seed=1"))
+    assert last.read_bytes() != before["last.ckpt"]

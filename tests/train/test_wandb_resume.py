@@ -86,7 +86,7 @@ def test_resumed_run_continues_the_same_offline_wandb_run(
 
     # 3. a fresh run (no --resume) in the same run dir is a different W&B run, never merged into the old one
     before = _run_files(run_dir)
-    train(tiny_config(tiny_dsprites, run_dir, **{**sets, "trainer__max_steps": 2}))
+    train(tiny_config(tiny_dsprites, run_dir, **{**sets, "trainer__max_steps": 2, "overwrite": "true"}))
     third = _new_run_file(run_dir, before)
     fresh = wandb_reader.run_info(third)
     assert fresh["run_id"] != run_id and not fresh["resume"]
