@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytorch_lightning as pl
 
 from disco.train.cli import parse_config
 from disco.train.config import TrainConfig
@@ -50,3 +51,16 @@ def tiny_config(data: Path, run_dir: Path, *overrides: str, **sets: Any) -> Trai
     ]
     args += list(overrides) + [f"--{k.replace('__', '.')}={v}" for k, v in sets.items()]
     return parse_config(args)
+
+
+class Crash(pl.Callback):
+    """Simulates a killed run: raises at the start of step ``at``."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step == self.at:
+            raise RuntimeError("simulated crash")

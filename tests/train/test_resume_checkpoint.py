@@ -6,25 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytorch_lightning as pl
 import torch
-from conftest import tiny_config
+from conftest import Crash, tiny_config
 
 from disco.train.checkpointing import AtomicCheckpointIO, atomic_torch_save
 from disco.train.run import train
-
-
-class Crash(pl.Callback):
-    """Simulates a killed run: raises at the start of step ``at``."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if trainer.global_step == self.at:
-            raise RuntimeError("simulated crash")
 
 
 def _weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:

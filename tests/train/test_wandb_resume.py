@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import pytorch_lightning as pl
 import torch
 import wandb_reader
-from conftest import tiny_config
+from conftest import Crash, tiny_config
 
 from disco.train.checkpointing import atomic_torch_save
 from disco.train.run import WANDB_ID_FILE, WandbRunId, checkpoint_wandb_id, train
-
-
-class Crash(pl.Callback):
-    """Simulates a killed run: raises at the start of step ``at``."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if trainer.global_step == self.at:
-            raise RuntimeError("simulated crash")
 
 
 def _run_files(run_dir: Path) -> set[Path]:
