@@ -193,8 +193,8 @@ def make_trainer(
 
 def refuse_earlier_run(run_dir: Path, allowed: bool) -> None:
     """Stop a fresh run before it overwrites the checkpoints of an earlier run in ``run_dir`` (unless ``allowed``)."""
-    found = sorted((run_dir / "checkpoints").glob("*.ckpt")) if not allowed else []
-    if found:
+    found = sorted((run_dir / "checkpoints").glob("*.ckpt"))
+    if found and not allowed:
         last = run_dir / "checkpoints" / "last.ckpt"
         latest = last if last in found else found[-1]
         raise ConfigError(
