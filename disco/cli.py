@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from disco.errors import DiscoError
 
 _COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("disco.data.cli", "make dataset replicas, download or verify official files"),
+    "data": ("disco.data.cli", "make dataset replicas, import image folders, download or verify official files"),
     "train": ("disco.train.cli", "train a model from a YAML config (see configs/)"),
     "export": ("disco.train.export", "export a trained encoder to TorchScript"),
 }

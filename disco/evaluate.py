@@ -258,22 +258,24 @@ def subspace_entries(spec: SubspaceSpec | None, code_dim: int) -> list[tuple[str
 def score_codes(
     metric_names: Sequence[str],
     codes: np.ndarray,
-    factors: np.ndarray,
+    factors: np.ndarray | None,
     *,
     factor_names: Sequence[str] | None = None,
     represent: Representer | None = None,
     factor_sizes: Sequence[int] | None = None,
     subspaces: SubspaceSpec | None = None,
+    subspace_factors: Mapping[str, Sequence[str]] | None = None,
     seed: int = 0,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, MetricResult]:
     """Run :func:`metrics.suite.run_suite` on codes (and a representer for interventional metrics); ``progress``
-    receives the suite's one-line status messages."""
+    receives the suite's one-line status messages. ``factors=None`` (data without ground truth) allows the metrics
+    of :data:`metrics.suite.CODES_ONLY`; ``subspace_factors`` ties subspaces to differently named factors."""
     from metrics.suite import run_suite
 
     check_codes(codes)
-    if codes.shape[0] != factors.shape[0]:
+    if factors is not None and codes.shape[0] != factors.shape[0]:
         raise DataError(f"{codes.shape[0]} codes but {factors.shape[0]} factor rows; they must match")
     return run_suite(
         list(metric_names),
@@ -283,6 +285,7 @@ def score_codes(
         factor_sizes=None if factor_sizes is None else list(factor_sizes),
         factor_names=None if factor_names is None else list(factor_names),
         subspaces=subspace_entries(subspaces, codes.shape[1]),
+        subspace_factors=subspace_factors,
         seed=seed,
         overrides={k: dict(v) for k, v in (overrides or {}).items()} or None,
         progress=progress,
@@ -302,6 +305,9 @@ def evaluate(
     subspaces: SubspaceSpec | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = False,
+    subspace_factors: Mapping[str, Sequence[str]] | None = None,
+    augment: Mapping[str, Any] | None = None,
+    augment_pairs: int = 1000,
 ) -> tuple[dict[str, MetricResult], dict[str, Any]]:
     """Score ``encoder`` (already on its device, in eval mode) on ``data`` with the named metrics.
 
@@ -310,7 +316,11 @@ def evaluate(
     (:func:`metrics.suite.observational_sample_size`), ``max_samples`` rows when given, the whole split when it is 0.
     Interventional metrics encode grid points through a :class:`Representer` over the whole grid (the dataset must
     be ``on_grid``). ``seed`` seeds the row draw and every metric. Returns the results and sample counts.
+
+    Data without factors allows the codes-only metrics; ``augmentation_activity`` (see
+    :mod:`disco.evaluate_augment`) encodes ``augment_pairs`` view pairs per augmentation of the ``augment`` config.
     """
+    from disco.evaluate_augment import AUGMENTATION_ACTIVITY, score_augmentation
     from metrics.suite import INTERVENTIONAL, observational_sample_size
 
     needs = [n for n in metric_names if n in INTERVENTIONAL]
@@ -326,21 +336,32 @@ def evaluate(
     split_size = select_rows(len(data.images), split, split_seed).size
     rows = select_rows(len(data.images), split, split_seed, limit=limit, sample_seed=seed)
     represent = Representer(encoder, data, batch_size=batch_size, progress=progress)
+    suite = [n for n in metric_names if n != AUGMENTATION_ACTIVITY]
+    has = data.has_factors
     try:
         codes = represent.encode_rows(rows, desc=f"encoding {split}")
-        factors = data.classes[torch.as_tensor(rows)].cpu().numpy().astype(np.int64)
-        results = score_codes(
-            metric_names,
-            codes,
-            factors,
-            factor_names=data.factors.names,
-            represent=represent if data.on_grid else None,
-            factor_sizes=data.factors.sizes,
-            subspaces=subspaces,
-            seed=seed,
-            overrides=overrides,
-            progress=represent.status if progress else None,
+        factors = data.classes[torch.as_tensor(rows)].cpu().numpy().astype(np.int64) if has else None
+        results = (
+            score_codes(
+                suite,
+                codes,
+                factors,
+                factor_names=data.factors.names if has else None,
+                represent=represent if data.on_grid else None,
+                factor_sizes=data.factors.sizes if has else None,
+                subspaces=subspaces,
+                subspace_factors=subspace_factors,
+                seed=seed,
+                overrides=overrides,
+                progress=represent.status if progress else None,
+            )
+            if suite
+            else {}
         )
+        if AUGMENTATION_ACTIVITY in metric_names:
+            results[AUGMENTATION_ACTIVITY] = score_augmentation(
+                represent, data, rows, augment or {}, subspaces, num_pairs=augment_pairs, seed=seed
+            )
     finally:
         represent.close()
     counts = {
@@ -348,7 +369,7 @@ def evaluate(
         "split_seed": split_seed,
         "split_rows": int(split_size),
         "observational_samples": int(codes.shape[0]),
-        "interventional_images_encoded": int(represent.num_encoded - codes.shape[0]),
+        "interventional_images_encoded": int(represent.num_encoded - codes.shape[0]),  # incl. augmented views
         "encoder_passes": int(represent.calls),
         "code_dim": int(codes.shape[1]),
     }

@@ -28,7 +28,9 @@ from typing import Any, NoReturn
 
 from disco.errors import ConfigError, DataError
 from disco.evaluate import SPLITS, load_codes, resolve_device, score_codes
+from disco.evaluate_augment import subspace_factor_map
 from disco.models.subspaces import SubspaceSpec
+from disco.train.config import default_augment
 from metrics.types import MetricError, MetricResult
 
 DEFAULT_METRICS = "mig,dci,sap,activity"
@@ -90,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one metric setting, e.g. mig.num_bins=30 or probes.num_train=[10,100] (repeatable; JSON values)",
     )
     p.add_argument("--subspaces", help="named subspaces name=width,... (default: from a disco checkpoint)")
+    p.add_argument(
+        "--factor-map",
+        help="YAML mapping tying subspaces to differently named factors, e.g. '{position: [pos_x, pos_y]}' "
+        "(default: the checkpoint's eval.factor_map)",
+    )
+    p.add_argument(
+        "--augment",
+        help="YAML augmenter config for augmentation_activity, e.g. '{factors: {orientation: rotation}}' "
+        "(default: the checkpoint's data.augment, else rotation/translation/zoom)",
+    )
     p.add_argument("--wandb", action="store_true", help="also log to W&B (offline unless you are logged in)")
     p.add_argument("--wandb-project", default="disco", help="W&B project (default disco)")
     p.add_argument("--wandb-name", help="W&B run name")
@@ -99,16 +111,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_metrics(text: str) -> list[str]:
-    """Metric names from ``"mig,dci"`` or ``"all"``, checked against :data:`metrics.suite.AVAILABLE`."""
+    """Metric names from ``"mig,dci"`` or ``"all"`` (every known name; what applies is decided once the data is
+    known, :func:`disco.evaluate_augment.plan_metrics`), checked against the known names."""
+    from disco.evaluate_augment import AUGMENTATION_ACTIVITY
     from metrics.suite import AVAILABLE
 
+    known = (*AVAILABLE, AUGMENTATION_ACTIVITY)
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
-        return list(AVAILABLE)
-    unknown = [n for n in names if n not in AVAILABLE]
+        return list(known)
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(AVAILABLE)}")
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(known)}")
     return list(dict.fromkeys(names))
+
+
+def _yaml_mapping(text: str | None, flag: str) -> dict[str, Any] | None:
+    """A YAML/JSON mapping given on the command line, or None; anything else is one ConfigError line."""
+    if text is None:
+        return None
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(
+            f"{flag} is not valid YAML/JSON ({str(err).splitlines()[0]}); e.g. {flag} '{{a: b}}'"
+        ) from err
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} must be a mapping, e.g. {flag} '{{position: [pos_x, pos_y]}}'")
+    return value
+
+
+def _plan(
+    args: argparse.Namespace, names: list[str], *, has_factors: bool, on_grid: bool, info: dict[str, Any], spec: Any
+) -> tuple[list[str], dict[str, str]]:
+    """What runs on these inputs (``--metrics all``: every metric that applies; an explicit one that cannot run is
+    refused here, before any image is encoded)."""
+    from disco.evaluate_augment import plan_metrics
+
+    return plan_metrics(
+        [] if args.metrics.strip() == "all" else names,
+        has_factors=has_factors,
+        on_grid=on_grid,
+        with_augmentation=info.get("supervision") == "augment",
+        has_subspaces=spec is not None,
+        what="--metrics",
+    )
 
 
 def _value(text: str) -> Any:
@@ -209,13 +258,20 @@ def _score_codes_file(
         )
     if args.encoder:
         raise ConfigError("--encoder has no effect with --codes; pass --dataset to encode images")
-    codes, factors, factor_names = load_codes(args.codes)
     spec = SubspaceSpec.parse(args.subspaces) if args.subspaces else None
+    names, skipped = _plan(args, names, has_factors=True, on_grid=False, info={}, spec=spec)
+    if "augmentation_activity" in names:
+        raise ConfigError("augmentation_activity augments images; use --dataset with --encoder, not --codes")
+    codes, factors, factor_names = load_codes(args.codes)
     names_k = factor_names or [f"factor_{k}" for k in range(factors.shape[1])]
     results = score_codes(
-        names, codes, factors, factor_names=names_k, subspaces=spec, seed=args.seed, overrides=overrides
+        names, codes, factors, factor_names=names_k, subspaces=spec, seed=args.seed, overrides=_only(overrides, names)
     )
-    meta = {"codes": str(Path(args.codes)), "samples": {"observational_samples": int(codes.shape[0])}}
+    meta = {
+        "codes": str(Path(args.codes)),
+        "samples": {"observational_samples": int(codes.shape[0])},
+        "skipped": skipped,
+    }
     return results, meta, names_k
 
 
@@ -232,6 +288,14 @@ def _score_encoder(
     loaded = load_any_encoder(args.encoder, map_location=device)
     spec = SubspaceSpec.parse(args.subspaces) if args.subspaces else loaded.subspaces
     data = load_dataset(args.dataset)
+    names, skipped = _plan(args, names, has_factors=data.has_factors, on_grid=data.on_grid, info=loaded.info, spec=spec)
+    augment = _yaml_mapping(args.augment, "--augment") or loaded.info.get("augment") or default_augment()
+    factor_map = _yaml_mapping(args.factor_map, "--factor-map") or loaded.info.get("factor_map") or {}
+    ties = subspace_factor_map(spec, tuple(data.factors.names), factor_map)
+    if "augmentation_activity" in names:
+        from disco.data.augment import augmenter_from_config
+
+        augmenter_from_config(augment, seed=0)  # a bad --augment fails before encoding
     encoder = loaded.module.to(device).eval()
     split_seed = args.split_seed if args.split_seed is not None else int(loaded.info.get("split_seed", 0))
     results, counts = evaluate(
@@ -244,8 +308,10 @@ def _score_encoder(
         seed=args.seed,
         batch_size=args.batch_size,
         subspaces=spec,
-        overrides=overrides,
+        overrides=_only(overrides, names),
         progress=not args.no_progress,
+        subspace_factors=ties,
+        augment=augment,
     )
     meta = {
         "dataset": str(args.dataset),
@@ -261,8 +327,18 @@ def _score_encoder(
         "split": args.split,
         "samples": counts,
         "subspaces": spec.to_string() if spec is not None else None,
+        "supervision": loaded.info.get("supervision", "unknown (not a disco checkpoint)"),
+        "factor_map": ties,
+        "skipped": skipped,
     }
+    if "augmentation_activity" in names:
+        meta["augment"] = augment
     return results, meta, list(data.factors.names)
+
+
+def _only(overrides: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
+    """The overrides of the metrics that run (``--metrics all`` may skip some)."""
+    return {k: v for k, v in overrides.items() if k in names}
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -283,9 +359,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             results, meta, factor_names = _score_encoder(args, names, overrides)
     except MetricError as err:
         raise ConfigError(str(err).strip().splitlines()[0]) from err
+    for name, why in meta.get("skipped", {}).items():
+        print(f"skipped {name}: {why}", file=sys.stderr)
     meta.update(
         {
-            "metric_names": names,
+            "metric_names": list(results),
             "overrides": overrides,
             "seed": args.seed,
             "command": ["disco-metrics", *(sys.argv[1:] if argv is None else argv)],

@@ -113,25 +113,25 @@ def _normalise_rows(m: np.ndarray) -> np.ndarray:
 
 
 def _subspace_ties(
-    subspace_names: list[str], factor_names: list[str], subspace_factors: Mapping[str, str] | None
+    subspace_names: list[str], factor_names: list[str], subspace_factors: Mapping[str, str | Sequence[str]] | None
 ) -> dict[int, list[int]]:
-    """Factor index → indices of the subspaces tied to it."""
+    """Factor index → indices of the subspaces tied to it (a subspace may be tied to several factors, e.g. a
+    ``position`` subspace to ``pos_x`` and ``pos_y``)."""
     mapping = dict(subspace_factors) if subspace_factors is not None else {n: n for n in subspace_names}
     unknown = [s for s in mapping if s not in subspace_names]
     if subspace_factors is not None and unknown:
         raise MetricError(f"subspace_factors names unknown subspaces {unknown}; use names from {subspace_names}")
     ties: dict[int, list[int]] = {}
     for s_idx, s_name in enumerate(subspace_names):
-        f_name = mapping.get(s_name)
-        if f_name is None:
-            continue
-        if f_name not in factor_names:
-            if subspace_factors is not None:
-                raise MetricError(
-                    f"subspace {s_name!r} is tied to unknown factor {f_name!r}; use one of {factor_names}"
-                )
-            continue
-        ties.setdefault(factor_names.index(f_name), []).append(s_idx)
+        tied = mapping.get(s_name)
+        for f_name in [tied] if isinstance(tied, str) else list(tied or []):
+            if f_name not in factor_names:
+                if subspace_factors is not None:
+                    raise MetricError(
+                        f"subspace {s_name!r} is tied to unknown factor {f_name!r}; use one of {factor_names}"
+                    )
+                continue
+            ties.setdefault(factor_names.index(f_name), []).append(s_idx)
     return ties
 
 
@@ -143,7 +143,7 @@ def activity_matrix(
     seed: int = SEED,
     subspaces: Sequence[tuple[str, int]] | None = None,
     factor_names: Sequence[str] | None = None,
-    subspace_factors: Mapping[str, str] | None = None,
+    subspace_factors: Mapping[str, str | Sequence[str]] | None = None,
     pairs: InterventionPairs | None = None,
 ) -> MetricResult:
     """Factor × dimension and factor × subspace activity matrices and their exclusivity scores (see the module doc).

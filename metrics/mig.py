@@ -18,7 +18,7 @@ colour) has no defined gap; it is left out of the mean and listed in ``details["
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -144,6 +144,23 @@ def joint_bins(codes: np.ndarray, bins_per_dim: int) -> np.ndarray:
     return label
 
 
+def _owners(
+    subspace_names: list[str], factor_names: list[str], subspace_factors: Mapping[str, str | Sequence[str]] | None
+) -> dict[str, int]:
+    """Factor name -> index of the subspace tied to it (equal names by default, else ``subspace_factors``)."""
+    if subspace_factors is None:
+        return {f: subspace_names.index(f) for f in factor_names if f in subspace_names}
+    owner: dict[str, int] = {}
+    for sub, tied in subspace_factors.items():
+        if sub not in subspace_names:
+            raise MetricError(f"subspace_factors names unknown subspace {sub!r}; use names from {subspace_names}")
+        for f in [tied] if isinstance(tied, str) else list(tied):
+            if f not in factor_names:
+                raise MetricError(f"subspace {sub!r} is tied to unknown factor {f!r}; use one of {factor_names}")
+            owner.setdefault(f, subspace_names.index(sub))
+    return owner
+
+
 def mig_subspace(
     codes: np.ndarray,
     factors: np.ndarray,
@@ -156,6 +173,7 @@ def mig_subspace(
     n_neighbors: int = MIG.n_neighbors,
     num_train: int | None = None,
     seed: int = SEED,
+    subspace_factors: Mapping[str, str | Sequence[str]] | None = None,
 ) -> MetricResult:
     """Subspace-aware MIG: the gap of MI(factor; subspace) over named subspaces instead of single latents.
 
@@ -174,8 +192,9 @@ def mig_subspace(
         continuous codes, deterministic for ``seed``; slower (a KD-tree per subspace and class).
 
     Details: ``mi_matrix`` (S × K), ``entropy``, ``gaps``, ``best_subspace`` (names), ``named_gaps``: for factors that
-    have a subspace of the same name, (MI with it − best MI with any other subspace) / H — negative when another
-    subspace holds more of the factor — and ``named_score``, their mean.
+    have a subspace of the same name (or one tied to them by ``subspace_factors``: subspace -> factor name or list of
+    names, e.g. ``{"position": ["pos_x", "pos_y"]}``), (MI with it − best MI with any other subspace) / H — negative
+    when another subspace holds more of the factor — and ``named_score``, their mean.
     """
     x, y = check_codes_factors(codes, factors)
     columns = _subspace_columns(subspaces, x.shape[1])
@@ -208,9 +227,10 @@ def mig_subspace(
     details["subspace_names"] = names
     if factor_names is not None:
         named = np.full(y.shape[1], np.nan)
+        owner = _owners(names, list(factor_names), subspace_factors)
         for k, fname in enumerate(factor_names):
-            if fname in names and entropy[k] > 0:
-                own = names.index(fname)
+            if fname in owner and entropy[k] > 0:
+                own = owner[fname]
                 others = np.delete(mi[:, k], own)
                 named[k] = (mi[own, k] - others.max()) / entropy[k]
         details["named_gaps"] = named

@@ -55,6 +55,8 @@ AVAILABLE: tuple[str, ...] = (
 INTERVENTIONAL: frozenset[str] = frozenset({"factor_vae", "beta_vae"})
 #: Metrics computed from a sample of codes and factors ("activity" adds its interventional matrix given a representer).
 OBSERVATIONAL: frozenset[str] = frozenset(AVAILABLE) - INTERVENTIONAL
+#: Metrics that need no ground truth: codes alone ("activity" is then the active-unit count only).
+CODES_ONLY: frozenset[str] = frozenset({"unsupervised", "activity"})
 
 _FUNCTIONS: dict[str, Callable[..., MetricResult]] = {
     "mig": mig,
@@ -213,6 +215,7 @@ def run_suite(
     factor_sizes: Sequence[int] | None = None,
     factor_names: Sequence[str] | None = None,
     subspaces: Sequence[tuple[str, int]] | None = None,
+    subspace_factors: Mapping[str, str | Sequence[str]] | None = None,
     seed: int = defaults.SEED,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -221,6 +224,9 @@ def run_suite(
 
     Give either precomputed ``codes`` (N, D) and ``factors`` (N, K) (observational metrics only), or ``represent`` and
     ``factor_sizes`` (the suite draws and encodes the observational sample itself and runs the interventional metrics).
+    The metrics of :data:`CODES_ONLY` also run on codes without factors (``factors=None``: data without ground truth).
+    ``subspace_factors`` ties subspaces to factors whose names differ (subspace -> factor or list of factors); by
+    default a subspace ties to the factor of the same name.
     ``overrides`` maps a metric name to keyword arguments of its function (e.g. ``{"dci": {"method": "reference"}}``).
     Each result's ``details["seconds"]`` holds its wall time.
     """
@@ -242,7 +248,7 @@ def run_suite(
                 f"metric {needs[0]} needs interventions (an encoder and a dataset), not precomputed codes; "
                 "drop it or pass --encoder/--dataset"
             )
-        if codes is None or factors is None:
+        if codes is None or (factors is None and any(n not in CODES_ONLY for n in requested)):
             raise MetricError("pass codes and factors (precomputed), or an encoder and a dataset")
     if "mig_subspace" in requested and not subspaces:
         raise MetricError("metric mig_subspace needs named subspaces; pass subspaces (name, width) or drop it")
@@ -260,6 +266,8 @@ def run_suite(
         shared_codes = np.asarray(represent(shared_factors))
 
     base: dict[str, Any] = {"seed": seed, "subspaces": subspaces, "factor_names": factor_names}
+    if subspace_factors is not None:
+        base["subspace_factors"] = {k: v if isinstance(v, str) else list(v) for k, v in subspace_factors.items()}
     results: dict[str, MetricResult] = {}
     for name in requested:
         report(f"{name}: running")

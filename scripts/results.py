@@ -6,7 +6,8 @@
     python scripts/results.py --subsample orientation=4 --max-minutes 1 --seeds 1 --set trainer.max_steps=20   # smoke
 
 Each run writes to outputs/results/<dataset file stem>/<config>/seed<k>/; the table goes to ``--out`` (default outputs/results.md,
-written atomically) and to stdout. Extra arguments are config overrides applied to every run.
+written atomically) and to stdout, with a supervision column (what each config's learner saw: none, augment, pairs or
+labels). Extra arguments are config overrides applied to every run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import time
 from pathlib import Path
 
 from disco.cli import run_guarded
-from disco.train.experiment import HEADLINE, ensure_replica, median_table, parse_subsample, train_config
+from disco.train.experiment import (
+    HEADLINE,
+    config_supervision,
+    ensure_replica,
+    median_table,
+    parse_subsample,
+    train_config,
+)
 
 DEFAULT_CONFIGS = ("configs/dsprites.yaml", "configs/betavae.yaml", "configs/betatcvae.yaml")
 
@@ -39,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         dataset = ensure_replica(args.replica, args.dataset, parse_subsample(args.subsample))
         rows: dict[str, list[dict[str, float]]] = {}
+        supervision = {Path(c).stem: config_supervision(c, overrides) for c in args.configs}  # checks every config now
         for config in args.configs:
             name = Path(config).stem
             for seed in range(args.seeds):
@@ -61,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                 took = time.perf_counter() - start
                 print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores.get(m, float('nan')):.3f}" for m in HEADLINE)
                       + f" ({took:.0f} s)", flush=True)  # fmt: skip
-        table = median_table(rows)
+        table = median_table(rows, supervision=supervision)
         budget = (
             " and ".join(
                 ([f"{args.max_minutes} min"] if args.max_minutes else [])
@@ -75,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        for path, text in ((out, header + table), (out.with_suffix(".json"), json.dumps(rows, indent=2))):
+        raw = {name: {"supervision": supervision[name], "runs": runs} for name, runs in rows.items()}
+        for path, text in ((out, header + table), (out.with_suffix(".json"), json.dumps(raw, indent=2))):
             tmp = path.with_suffix(path.suffix + ".tmp")
             tmp.write_text(text)
             tmp.replace(path)

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from disco.cli import run_guarded
-from disco.train.experiment import ensure_replica, parse_subsample, train_config
+from disco.train.experiment import config_supervision, ensure_replica, parse_subsample, train_config
 
 
 def main(
@@ -31,6 +31,7 @@ def main(
     def run() -> int:
         dataset = ensure_replica(name, args.dataset, parse_subsample(args.subsample))
         scores = train_config(args.config, dataset, overrides)
+        print(f"\nsupervision: {config_supervision(args.config, overrides)}")
         print("\n| metric | held-out score |\n|---|---:|")
         for key, value in scores.items():
             if "/" not in key:

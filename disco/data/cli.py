@@ -1,6 +1,7 @@
-"""``disco data``: make offline replicas, download, verify and describe dataset files.
+"""``disco data``: make offline replicas, import image folders, download, verify and describe dataset files.
 
     disco data make {dsprites,shapes3d} --out PATH [--subsample NAME=STEP ...] [--force]
+    disco data import FOLDER --out PATH [--size 64] [--channels {1,3}] [--labels CSV] [--force]
     disco data download {dsprites,shapes3d} [--dir DIR] [--timeout SECONDS]
     disco data verify NAME_OR_PATH
     disco data info NAME_OR_PATH
@@ -21,6 +22,12 @@ import h5py
 from disco.data.checksum import KNOWN_MD5
 from disco.data.datasets import GroundTruthData, load_dataset, resolve_path
 
+_IMPORT_HELP = (
+    "Import a folder of image files (searched recursively, in sorted path order; other files are ignored) into an "
+    "HDF5 dataset: each image is centre-cropped to a square and resized to --size with LANCZOS. Unreadable image files "
+    "are skipped with a warning; it is an error when none can be read. Without --labels the dataset is unlabelled."
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="disco data", description="Dataset files: replicas, downloads, checks.")
@@ -32,6 +39,29 @@ def _parser() -> argparse.ArgumentParser:
         "--subsample", action="append", default=[], metavar="NAME=STEP", help="keep every STEP-th value of factor NAME"
     )
     make.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    imp = sub.add_parser("import", help="import a folder of image files", description=_IMPORT_HELP)
+    imp.add_argument("folder", type=Path, help="folder holding the images (.png .jpg .jpeg .bmp .gif .tif .tiff .webp)")
+    imp.add_argument("--out", required=True, type=Path, help="output .h5 file (e.g. data/mine.h5)")
+    imp.add_argument(
+        "--size",
+        type=int,
+        default=64,
+        help="side of the square images (default 64; disco's encoders and loader take only 64)",
+    )
+    imp.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="1 grey or 3 RGB (default: 1 if every image is greyscale, else 3)",
+    )
+    imp.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="CSV with a header, a file/filename/path column and one column per factor",
+    )
+    imp.add_argument("--force", action="store_true", help="overwrite an existing --out")
     down = sub.add_parser("download", help="download the official file (needs internet)")
     down.add_argument("name", choices=("dsprites", "shapes3d"))
     down.add_argument("--dir", type=Path, default=None, help="target folder (default $DISCO_DATA_DIR or ./data)")
@@ -57,11 +87,35 @@ def _checksum_kind(path: Path) -> str:
 
 
 def _describe(data: GroundTruthData, path: Path) -> str:
+    if not data.has_factors:
+        return f"{path}: {data.name}, {len(data)} images {tuple(data.images.shape[1:])} uint8, unlabelled (no factors)"
     factors = ", ".join(f"{n}:{s}" for n, s in zip(data.factors.names, data.factors.sizes, strict=True))
     return (
         f"{path}: {data.name}, {len(data)} images {tuple(data.images.shape[1:])} uint8, factors [{factors}], "
         f"on_grid={data.on_grid}"
     )
+
+
+def _import(args: argparse.Namespace) -> int:
+    from disco.data.image_import import import_folder
+
+    res = import_folder(
+        args.folder, args.out, size=args.size, channels=args.channels, labels=args.labels, force=args.force
+    )
+    if res.skipped:
+        more = f" (+{len(res.skipped) - 3} more)" if len(res.skipped) > 3 else ""
+        print(
+            f"warning: skipped {len(res.skipped)} unreadable image file(s): {', '.join(res.skipped[:3])}{more}",
+            file=sys.stderr,
+        )
+    if res.size != 64:
+        print(f"note: disco's encoders take 64×64 images; re-run with --size 64 to train on {res.out}", file=sys.stderr)
+    factors = ", ".join(f"{name}:{n}" for name, n in res.factors) or "none (unlabelled)"
+    print(
+        f"imported {res.count} images ({res.size}×{res.size}, {res.channels} channel(s)) into {res.out}; "
+        f"skipped {len(res.skipped)} unreadable, ignored {res.ignored} non-image files; factors: {factors}"
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,10 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"downloaded {download_dataset(args.name, args.dir, timeout=args.timeout)}")
         return 0
+    if args.command == "import":
+        return _import(args)
     path, _ = resolve_path(args.dataset)
     data = load_dataset(args.dataset, verify=args.command == "verify")
     if args.command == "verify":
-        print(f"ok: {path}: {_checksum_kind(path)}; {len(data)} images, factor grid {data.factors.sizes}")
+        grid = f"factor grid {data.factors.sizes}" if data.has_factors else "unlabelled (no factors)"
+        print(f"ok: {path}: {_checksum_kind(path)}; {len(data)} images, {grid}")
     else:
         print(_describe(data, path))
     return 0

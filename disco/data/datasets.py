@@ -3,7 +3,8 @@
 dSprites (Matthey et al. 2017, "dSprites: Disentanglement testing Sprites dataset") and 3D Shapes (Burgess & Kim 2018,
 "3D Shapes Dataset") enumerate every combination of their factors exactly once, last factor fastest. The spaces below
 carry the official names, sizes and values in storage order; :func:`load_dataset` reads the official files, disco's
-offline replicas (same layout) or a user's own labelled ``images`` + ``factors`` file into :class:`GroundTruthData`.
+offline replicas (same layout), a user's own labelled ``images`` + ``factors`` file or an unlabelled ``images`` file
+(e.g. written by ``disco data import``) into :class:`GroundTruthData`.
 """
 
 from __future__ import annotations
@@ -67,10 +68,10 @@ class GroundTruthData:
         name: dataset name ("dsprites", "shapes3d") or the file stem of a user's dataset.
         images: uint8 ``(N, C, 64, 64)`` with values 0..255 (dSprites' 0/1 pixels are scaled to 0/255). It may be a
             strided view of a channels-last array (no copy is made of multi-gigabyte files).
-        classes: long ``(N, K)`` class index of each factor (``0 .. factors.sizes[k]-1``).
-        factors: the factor space (names, sizes, values).
+        classes: long ``(N, K)`` class index of each factor (``0 .. factors.sizes[k]-1``); ``(N, 0)`` when unlabelled.
+        factors: the factor space (names, sizes, values); ``FactorSpace((), ())`` when unlabelled.
         on_grid: True when row ``i`` holds grid point ``i`` of ``factors`` (every combination once, in order), so that
-            index arithmetic on the grid finds any image.
+            index arithmetic on the grid finds any image; always False when unlabelled.
     """
 
     name: str
@@ -78,6 +79,11 @@ class GroundTruthData:
     classes: torch.Tensor
     factors: FactorSpace
     on_grid: bool
+
+    @property
+    def has_factors(self) -> bool:
+        """True when the images carry factor labels (False for an unlabelled set, whose factor space is empty)."""
+        return self.factors.num_factors > 0
 
     @property
     def num_channels(self) -> int:
@@ -114,7 +120,7 @@ def resolve_path(name_or_path: str) -> tuple[Path, str | None]:
 
 
 def load_dataset(name_or_path: str, *, verify: bool = False) -> GroundTruthData:
-    """Load dSprites, 3D Shapes (official file or disco replica) or a user's labelled dataset into memory.
+    """Load dSprites, 3D Shapes (official file or disco replica) or a user's labelled or unlabelled dataset into memory.
 
     ``verify=True`` recomputes the checksum (the official file's md5, or a replica's stored image checksum); without it
     the checksum is computed once at first use and remembered in a ``<file>.md5ok`` sidecar.

@@ -6,6 +6,9 @@
 * 3D Shapes (Burgess & Kim 2018): ``3dshapes.h5`` (``images`` channels-last, ``labels`` float values) and the replica.
 * A user's own labelled set: ``.h5``/``.npz`` with uint8 ``images`` and integer ``factors`` (+ optional
   ``factor_names``).
+* A user's unlabelled set (as written by ``disco data import`` without ``--labels``): ``images`` and nothing else but an
+  optional ``filenames`` array (ignored). It loads with an empty factor space and ``classes`` of shape ``(N, 0)``; a file
+  with other extra arrays is refused rather than silently read as unlabelled (it may be a mistyped labelled file).
 
 The factor grid is taken from the stored class/value columns (so subsampled files load with the same reader) and
 checked against the grid a replica stores in its attributes. Nothing is ever unpickled.
@@ -29,7 +32,11 @@ from disco.data.factors import FactorSpace
 from disco.errors import DataError
 
 _FIX = "delete it and download it again (`disco data download`) or remake the replica (`disco data make`)"
-_LAYOUTS = "dSprites (imgs, latents/classes, latents/values), 3D Shapes (images, labels) or your own (images, factors)"
+_LAYOUTS = (
+    "dSprites (imgs, latents/classes, latents/values), 3D Shapes (images, labels), your own labelled (images, factors) "
+    "or unlabelled (images [, filenames])"
+)
+_UNLABELLED_KEYS = {"images", "filenames"}
 
 
 def read_dataset_file(path: Path, *, verify: bool = False) -> GroundTruthData:
@@ -74,6 +81,8 @@ def _read_h5(path: Path, verify: bool) -> GroundTruthData:
         if "images" in fh and "factors" in fh:
             names = get("factor_names") if "factor_names" in fh else None
             return _build_user(path, get("images"), get("factors"), names)
+        if "images" in fh and set(fh.keys()) <= _UNLABELLED_KEYS:
+            return _build_unlabelled(path, get("images"))
         raise DataError(f"{path} holds {sorted(fh.keys())}, not the layout of {_LAYOUTS}; rewrite it in one of these")
 
 
@@ -109,6 +118,8 @@ def _read_npz(path: Path, verify: bool) -> GroundTruthData:
             return _build_user(
                 path, get("images"), get("factors"), get("factor_names") if "factor_names" in keys else None
             )
+        if "images" in keys and keys <= _UNLABELLED_KEYS:
+            return _build_unlabelled(path, get("images"))
         raise DataError(f"{path} holds {sorted(keys)}, not the layout of {_LAYOUTS}; rewrite it in one of these")
 
 
@@ -201,10 +212,6 @@ def _is_on_grid(space: FactorSpace, classes: np.ndarray) -> bool:
 
 
 def _build_user(path: Path, images: np.ndarray, factors: np.ndarray, names_arr: np.ndarray | None) -> GroundTruthData:
-    if images.dtype != np.uint8:
-        raise DataError(
-            f"{path}: images must be uint8 (0..255), got {images.dtype}; convert them with (x*255).round().astype('uint8')"
-        )
     tensor = _to_nchw(path, images)
     if not np.issubdtype(factors.dtype, np.integer) or factors.ndim != 2 or len(factors) != len(images):
         raise DataError(
@@ -222,7 +229,18 @@ def _build_user(path: Path, images: np.ndarray, factors: np.ndarray, names_arr: 
     return GroundTruthData(path.stem, tensor, torch.from_numpy(compact), space, _is_on_grid(space, compact))
 
 
+def _build_unlabelled(path: Path, images: np.ndarray) -> GroundTruthData:
+    tensor = _to_nchw(path, images)
+    classes = torch.zeros((len(tensor), 0), dtype=torch.long)
+    return GroundTruthData(path.stem, tensor, classes, FactorSpace((), ()), False)
+
+
 def _to_nchw(path: Path, images: np.ndarray) -> torch.Tensor:
+    """A user's uint8 images as an ``(N, C, 64, 64)`` tensor (a view, no copy); other dtypes or shapes raise."""
+    if images.dtype != np.uint8:
+        raise DataError(
+            f"{path}: images must be uint8 (0..255), got {images.dtype}; convert them with (x*255).round().astype('uint8')"
+        )
     shape = images.shape
     layouts: list[tuple[bool, Callable[[torch.Tensor], torch.Tensor]]] = [
         (images.ndim == 3 and shape[1:] == (64, 64), lambda t: t.unsqueeze(1)),
@@ -234,7 +252,7 @@ def _to_nchw(path: Path, images: np.ndarray) -> torch.Tensor:
             return convert(torch.from_numpy(images))
     raise DataError(
         f"{path}: images have shape {shape}; disco needs 64×64 images as (N,64,64), (N,64,64,C) or (N,C,64,64) with C 1 or 3 "
-        f"— resize them to 64×64 first"
+        f"— resize them to 64×64 first (e.g. `disco data import FOLDER --out OUT.h5 --size 64` from image files)"
     )
 
 

@@ -8,6 +8,10 @@ Modes (``shared[b, k]`` is always recomputed honestly as ``classes_a == classes_
 * ``"random_subset"``: the pair differs in a random number ``m ~ U{1..V-1}`` of the ``V`` non-constant factors (each
   resampled to a different value) and shares the rest — the weak supervision of Ada-GVAE (Locatello et al. 2020,
   "Weakly-Supervised Disentanglement Without Compromises").
+* ``"change_k"``: the dynamics of Locatello et al. 2020 (Sec. 5): each pair changes either 1 or ``k`` of the ``V``
+  non-constant factors (each with probability 1/2; ``k`` drawn uniformly from ``1..V-1`` per pair when ``change_k`` is
+  -1), and each changed factor is resampled UNIFORMLY over all its values (so it may keep its value; ``shared`` says
+  so). Needs a full grid.
 * ``"single"``: ``x_b`` is an independent random image.
 
 Anchors are uniform over ``indices`` (the training split); on a full grid every mode's partners are uniform too. Pairs
@@ -33,7 +37,7 @@ from disco.data.device_images import DeviceImages
 from disco.data.pairs import PairBatch
 from disco.errors import ConfigError
 
-MODES = ("share_one", "change_one", "random_subset", "single")
+MODES = ("share_one", "change_one", "random_subset", "change_k", "single")
 
 
 @dataclass
@@ -88,6 +92,7 @@ class PairSampler:
         seed: seed of the sampler's ``torch.Generator`` (save/restore it with :meth:`state_dict`).
         factor: share/change always this factor instead of a random one.
         max_rounds: redraw rounds for partners outside ``indices`` before the fallback described in the module doc.
+        change_k: ``k`` of mode ``change_k`` (1 .. number of varying factors, or -1 for a random ``k`` per pair).
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class PairSampler:
         *,
         factor: str | None = None,
         max_rounds: int = 16,
+        change_k: int = 1,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown pair mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -132,8 +138,19 @@ class PairSampler:
             self.fixed_factor = data.factors.index(factor)
             if data.factors.sizes[self.fixed_factor] < 2:
                 raise ConfigError(f"factor {factor!r} has a single value; choose a factor that varies")
+        if mode == "change_k" and not (change_k == -1 or 1 <= change_k <= len(self.varying)):
+            raise ConfigError(
+                f"change_k {change_k} must be -1 (random per pair) or between 1 and {len(self.varying)}, the number of "
+                "factors that vary"
+            )
+        self.change_k = int(change_k)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.fallbacks = 0
+        if not self.on_grid and mode == "change_k":
+            raise ConfigError(
+                "pair_mode change_k needs a dataset that holds its full factor grid in order; "
+                "use share_one, change_one or random_subset for this dataset"
+            )
         if not self.on_grid:
             self._build_groups()
 
@@ -168,13 +185,20 @@ class PairSampler:
             size_k = self.sizes[k]
             new = self._other_value(ca.gather(1, k[:, None]).reshape(-1), size_k)
             return ca.scatter(1, k[:, None], new[:, None])
-        # random_subset: change m ~ U{1..V-1} of the V varying factors (m = 1 when V = 1).
         v = len(self.varying)
-        m = 1 + (self._rand(b) * max(v - 1, 1)).long()
+        if mode == "change_k":  # Locatello et al. 2020: 1 or k factors, resampled uniformly over all their values
+            k_obs = self.change_k if self.change_k > 0 else 1 + (self._rand(b) * max(v - 1, 1)).long()
+            m = torch.where(self._rand(b) < 0.5, 1, k_obs)
+        else:  # random_subset: change m ~ U{1..V-1} of the V varying factors (m = 1 when V = 1), to other values
+            m = 1 + (self._rand(b) * max(v - 1, 1)).long()
         rank = torch.argsort(torch.argsort(self._rand(b, v), dim=1), dim=1)
         change = torch.zeros_like(ca, dtype=torch.bool)
-        change[:, self.varying] = rank < m[:, None]
-        return torch.where(change, self._other_value(ca, self.sizes.expand(b, -1)), ca)
+        change[:, self.varying] = rank < torch.as_tensor(m, device=self.device).reshape(-1, 1)
+        if mode == "change_k":
+            new = (self._rand(*ca.shape) * self.sizes).long()
+        else:
+            new = self._other_value(ca, self.sizes.expand(b, -1))
+        return torch.where(change, new, ca)
 
     def _partners(self, anchor: torch.Tensor, k: torch.Tensor, mode: str) -> torch.Tensor:
         """Flat partner index of each anchor row (inside ``indices``)."""

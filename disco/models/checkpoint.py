@@ -130,6 +130,13 @@ def _load_checkpoint(path: Path, map_location: str | torch.device) -> LoadedEnco
     data_cfg = config.get("data") if isinstance(config, Mapping) else None
     if isinstance(data_cfg, Mapping) and isinstance(data_cfg.get("split_seed"), int):
         info["split_seed"] = int(data_cfg["split_seed"])
+    if isinstance(meta.get("supervision"), str):
+        info["supervision"] = meta["supervision"]
+    if isinstance(data_cfg, Mapping) and isinstance(data_cfg.get("augment"), Mapping):
+        info["augment"] = dict(data_cfg["augment"])
+    eval_cfg = config.get("eval") if isinstance(config, Mapping) else None
+    if isinstance(eval_cfg, Mapping) and isinstance(eval_cfg.get("factor_map"), Mapping) and eval_cfg["factor_map"]:
+        info["factor_map"] = {str(k): list(v) for k, v in eval_cfg["factor_map"].items()}
     return LoadedEncoder(
         module, _subspaces_from(meta, path), "checkpoint", f"disco checkpoint {path} ({enc['name']})", info
     )

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from disco.data.datasets import GroundTruthData
+from disco.evaluate_augment import AUGMENTATION_ACTIVITY, plan_metrics, subspace_factor_map
 from disco.models.subspaces import SubspaceSpec
 from disco.train import figures
 from disco.train.config import EvalConfig
@@ -29,6 +30,7 @@ HEATMAPS: tuple[tuple[str, str, str, bool], ...] = (
     ("mig", "mi_matrix", "latents", False),
     ("activity", "intervention.dimension_matrix", "latents", True),
     ("activity", "intervention.subspace_matrix", "subspaces", True),
+    ("augmentation_activity", "subspace_matrix", "subspaces", True),
 )
 
 
@@ -83,11 +85,21 @@ class EvaluationCallback(pl.Callback):
     """Scores the encoder on the held-out ``test`` split every ``every_n_steps`` and runs the final suite at the end.
 
     ``history`` keeps ``(step, scores)`` of every evaluation and ``calls`` counts them; the final results are written
-    to ``<run_dir>/metrics.json`` and figures under ``<run_dir>/figures``.
+    to ``<run_dir>/metrics.json`` (with the run's ``supervision``) and figures under ``<run_dir>/figures``. Data
+    without factors is scored with the codes-only metrics and the augmentation activity matrix
+    (:mod:`disco.evaluate_augment`); every metric list is checked when the callback is made, before training.
     """
 
     def __init__(
-        self, data: GroundTruthData, cfg: EvalConfig, spec: SubspaceSpec, run_dir: Path, split_seed: int = 0
+        self,
+        data: GroundTruthData,
+        cfg: EvalConfig,
+        spec: SubspaceSpec,
+        run_dir: Path,
+        split_seed: int = 0,
+        *,
+        supervision: str = "labels",
+        augment: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.data = data
@@ -95,6 +107,16 @@ class EvaluationCallback(pl.Callback):
         self.spec = spec
         self.run_dir = Path(run_dir)
         self.split_seed = split_seed
+        self.supervision = supervision
+        self.augment = augment
+        plan = {"has_factors": data.has_factors, "on_grid": data.on_grid, "with_augmentation": supervision == "augment"}
+        self.periodic = plan_metrics(list(cfg.periodic), what="eval.periodic", **plan)[0]
+        self.final_names = plan_metrics(list(cfg.final), what="eval.final", **plan)[0]
+        if AUGMENTATION_ACTIVITY in (*self.periodic, *self.final_names):
+            from disco.data.augment import augmenter_from_config
+
+            augmenter_from_config(dict(augment or {}), seed=0)  # a bad augmenter config fails now, not after training
+        self.subspace_factors = subspace_factor_map(spec, tuple(data.factors.names), dict(cfg.factor_map))
         self.calls = 0
         self.history: list[tuple[int, dict[str, float]]] = []
         self.final: dict[str, MetricResult] = {}
@@ -106,20 +128,18 @@ class EvaluationCallback(pl.Callback):
         every, step = self.cfg.every_n_steps, int(trainer.global_step)
         last = self.cfg.at_end and step >= int(trainer.max_steps)  # the final suite covers the last step
         if every > 0 and step % every == 0 and not last and trainer.is_global_zero:
-            self.evaluate(trainer, pl_module, self.cfg.periodic, self.cfg.num_samples, prefix="eval")
+            self.evaluate(trainer, pl_module, self.periodic, self.cfg.num_samples, prefix="eval")
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero or not self.cfg.at_end:
             return
-        from metrics.suite import AVAILABLE
-
-        names = list(self.cfg.final) or list(AVAILABLE)
-        self.final = self.evaluate(trainer, pl_module, names, 0, prefix="final")
+        self.final = self.evaluate(trainer, pl_module, self.final_names, 0, prefix="final")
         scores = flat_scores(self.final)
         path = self.run_dir / "metrics.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"step": int(trainer.global_step), "scores": scores}, indent=2))
+        record = {"step": int(trainer.global_step), "supervision": self.supervision, "scores": scores}
+        tmp.write_text(json.dumps(record, indent=2))
         tmp.replace(path)
 
     def evaluate(
@@ -127,11 +147,13 @@ class EvaluationCallback(pl.Callback):
     ) -> dict[str, MetricResult]:
         """Score ``names`` on the held-out split (``num_samples`` rows of it, 0: all), log them and draw figures."""
         from disco.evaluate import Representer, score_codes, select_rows
+        from disco.evaluate_augment import score_augmentation
 
         encoder: nn.Module = pl_module.encoder  # type: ignore[assignment]
         was_training = encoder.training
         encoder.eval()
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
+        suite = [n for n in names if n != AUGMENTATION_ACTIVITY]
         try:
             with torch.random.fork_rng(devices=devices):
                 rows = select_rows(len(self.data), "test", self.split_seed)
@@ -139,17 +161,27 @@ class EvaluationCallback(pl.Callback):
                     rows = np.sort(np.random.default_rng(0).choice(rows, num_samples, replace=False))
                 represent = Representer(encoder, self.data, batch_size=512)
                 codes = represent.encode_rows(rows)
-                factors = self.data.classes[torch.as_tensor(rows)].cpu().numpy().astype(np.int64)
-                results = score_codes(
-                    names,
-                    codes,
-                    factors,
-                    factor_names=self.data.factors.names,
-                    represent=represent if self.data.on_grid else None,
-                    factor_sizes=self.data.factors.sizes,
-                    subspaces=self.spec,
-                    overrides=fit_sample_sizes(names, int(rows.size), self.cfg.overrides),
+                has = self.data.has_factors
+                factors = self.data.classes[torch.as_tensor(rows)].cpu().numpy().astype(np.int64) if has else None
+                results = (
+                    score_codes(
+                        suite,
+                        codes,
+                        factors,
+                        factor_names=self.data.factors.names if has else None,
+                        represent=represent if self.data.on_grid else None,
+                        factor_sizes=self.data.factors.sizes if has else None,
+                        subspaces=self.spec,
+                        subspace_factors=self.subspace_factors,
+                        overrides=fit_sample_sizes(suite, int(rows.size), self.cfg.overrides),
+                    )
+                    if suite
+                    else {}
                 )
+                if AUGMENTATION_ACTIVITY in names:
+                    results[AUGMENTATION_ACTIVITY] = score_augmentation(
+                        represent, self.data, rows, self.augment or {}, self.spec, num_pairs=self.cfg.augment_pairs
+                    )
                 step = int(trainer.global_step)
                 scores = flat_scores(results)
                 self.calls += 1
@@ -182,11 +214,12 @@ class EvaluationCallback(pl.Callback):
                 continue
             arr = arr.T if factors_on_rows else arr
             labels = axis_labels[axis]
-            if arr.shape != (len(labels), len(factor_names)):
+            rows_of = [str(n) for n in res.details.get("factor_names", factor_names)] if res is not None else []
+            if arr.shape != (len(labels), len(rows_of)):
                 continue
             path = out_dir / f"{prefix}_{metric}_{key}_step{step:07d}.png"
             title = f"{metric} {key} (step {step})"
-            made.append((f"{prefix}/{metric}/{key}", figures.save_heatmap(arr, labels, factor_names, title, path)))
+            made.append((f"{prefix}/{metric}/{key}", figures.save_heatmap(arr, labels, rows_of, title, path)))
         decoder = getattr(pl_module, "decoder", None)
         if decoder is not None:
             low, mid, high = (

@@ -75,10 +75,15 @@ def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` merged into ``base`` (nested dicts merged key by key)."""
+    """``over`` merged into ``base`` (nested dicts merged key by key, except ``*kwargs``, ``factors`` and
+    ``factor_map``, which a file replaces as a whole)."""
     out = dict(base)
     for key, val in over.items():
-        if isinstance(val, dict) and isinstance(out.get(key), dict) and not key.endswith("kwargs"):
+        if (
+            isinstance(val, dict)
+            and isinstance(out.get(key), dict)
+            and not key.endswith(("kwargs", "factors", "factor_map"))
+        ):
             out[key] = deep_merge(out[key], val)
         else:
             out[key] = val
@@ -165,10 +170,13 @@ def parse_config(argv: Sequence[str], base: dict[str, Any] | None = None) -> Tra
 
 
 def dump_config(cfg: TrainConfig) -> str:
-    """The resolved config as YAML."""
+    """The resolved config as YAML, headed by a comment naming the resolved supervision level."""
+    from disco.data.supervision import MEANING, resolve_supervision
     from disco.train.config import to_plain
 
-    return yaml.safe_dump(to_plain(cfg), sort_keys=False)
+    level = resolve_supervision(cfg.data.supervision, cfg.objective)
+    head = f"# supervision: {level} ({MEANING[level]})\n"
+    return head + yaml.safe_dump(to_plain(cfg), sort_keys=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -203,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "| metric | score |\n|---|---:|\n"
             + "\n".join(f"| {k} | {v:.4f} |" for k, v in scores.items() if "/" not in k)
         )
+    from disco.data.supervision import MEANING
+
+    level = result.module.supervision
+    print(f"supervision: {level} ({MEANING[level]})")
     print(f"checkpoints: {result.checkpoint_dir}")
     return 0
 

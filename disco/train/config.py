@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-PairMode = Literal["share_one", "change_one", "random_subset", "single"]
+PairMode = Literal["share_one", "change_one", "random_subset", "change_k", "single"]
+Supervision = Literal["labels", "pairs", "augment"]
+
+
+def default_augment() -> dict[str, Any]:
+    """The augmenter of ``data.supervision: augment`` on dSprites-like data (see :mod:`disco.data.augment`)."""
+    return {
+        "factors": {"orientation": "rotation", "position": "translation", "scale": "zoom"},
+        "p_change": 0.5,
+        "content": "content",
+    }
 
 
 @dataclass
@@ -99,7 +109,12 @@ class ObjectiveConfig:
 
 @dataclass
 class DataConfig:
-    """Dataset (a name such as ``dsprites`` or a file path) and pair sampling.
+    """Dataset (a name such as ``dsprites`` or a file path), what the learner may see, and how pairs are made.
+
+    ``supervision`` (see :mod:`disco.data.supervision`): ``labels`` (pairs + factor classes), ``pairs`` (``shared``
+    only) or ``augment`` (images only; pairs from the factor-tagged augmenter configured by ``augment``). ``source``
+    picks a pair source by name (:data:`disco.data.sources.SOURCES`); ``null`` takes the level's default (``grid`` for
+    labels and pairs, ``augment`` for augment). ``pair_mode`` and ``change_k`` configure the grid source.
 
     Pairs are drawn from the ``train`` part of :func:`disco.data.splits.split_indices` (seed ``split_seed``); evaluation
     scores the held-out ``test`` part. ``batch_size`` is per device (a DDP run of N devices steps on N× as many pairs).
@@ -107,7 +122,11 @@ class DataConfig:
 
     dataset: str = "dsprites"
     split_seed: int = 0
+    supervision: Supervision = "labels"
+    source: str | None = None
     pair_mode: PairMode = "share_one"
+    change_k: int = 1
+    augment: dict[str, Any] = field(default_factory=default_augment)
     batch_size: int = 64
     steps_per_epoch: int = 1000
 
@@ -183,7 +202,15 @@ class CheckpointConfig:
 @dataclass
 class EvalConfig:
     """Held-out evaluation through :func:`metrics.suite.run_suite`: ``periodic`` metrics every ``every_n_steps``
-    (0 disables), the ``final`` suite at the end (empty list: every available metric; ``at_end: false`` skips it)."""
+    (0 disables), the ``final`` suite at the end (empty list: every metric that applies to the data; ``at_end: false``
+    skips it).
+
+    ``factor_map`` ties subspaces to the dataset's factors when their names differ, e.g. a run trained with
+    ``supervision: augment`` on a labelled replica: ``{position: [pos_x, pos_y], orientation: [orientation]}``; the
+    subspace-aware scores (``mig_subspace`` named gaps, activity exclusivity) then use it. Data without factors is
+    scored with the unsupervised metrics and the augmentation activity matrix (``augment_pairs`` pairs per tagged
+    augmentation).
+    """
 
     every_n_steps: int = 2000
     at_end: bool = True
@@ -193,6 +220,8 @@ class EvalConfig:
     images: bool = True
     traversal_steps: int = 8
     overrides: dict[str, Any] = field(default_factory=dict)
+    factor_map: dict[str, list[str]] = field(default_factory=dict)
+    augment_pairs: int = 1000
 
 
 @dataclass

@@ -1,11 +1,15 @@
 """Pair batches for Lightning without DataLoader workers: images stay on the training device and are gathered there.
 
+The data module builds the pair source that ``data.source`` / ``data.supervision`` name (:mod:`disco.data.sources`)
+and cuts every batch down to the supervision level in ONE place, :meth:`PairDataModule.draw` (via
+:func:`disco.data.supervision.reveal`): below ``labels`` no factor class ever reaches the objective.
+
 The "dataloader" yields step tokens only; the pair batch is drawn in :meth:`PairDataModule.on_before_batch_transfer`,
-which Lightning calls once per training step, after the previous step's checkpoint was written. The sampler's
-generator state is therefore exactly the state before the next step, and Lightning stores it in every checkpoint
+which Lightning calls once per training step, after the previous step's checkpoint was written. The source's
+random state is therefore exactly the state before the next step, and Lightning stores it in every checkpoint
 through :meth:`state_dict` (exact resume). Lightning's one-batch prefetch only prefetches a token.
 
-Under DDP every rank seeds its sampler identically, draws the batch of the whole world (``world_size × batch_size``
+Under DDP every rank seeds its source identically, draws the batch of the whole world (``world_size × batch_size``
 pairs) and keeps its own slice, so N processes see exactly the pairs one process would see with an N× batch.
 """
 
@@ -19,6 +23,8 @@ import torch
 
 from disco.data.datasets import GroundTruthData, load_dataset
 from disco.data.pairs import PairBatch
+from disco.data.sources import PairSource, SourceRequest, build_source
+from disco.data.supervision import check_level, reveal
 from disco.errors import ConfigError
 from disco.train.config import DataConfig
 
@@ -50,7 +56,7 @@ def slice_batch(batch: PairBatch, start: int, stop: int) -> PairBatch:
 
 
 class PairDataModule(pl.LightningDataModule):
-    """Loads a ground-truth dataset, splits it and serves pair batches drawn on the training device."""
+    """Loads a dataset, splits it and serves pair batches drawn on the training device by a pair source."""
 
     def __init__(self, cfg: DataConfig, seed: int = 0, data: GroundTruthData | None = None) -> None:
         super().__init__()
@@ -59,40 +65,50 @@ class PairDataModule(pl.LightningDataModule):
         from disco.data.splits import split_indices
 
         self.cfg = cfg
+        self.supervision = check_level(cfg.supervision)
         self.seed = int(seed)
         self.data = data if data is not None else load_dataset(cfg.dataset)
         self.splits = split_indices(len(self.data), seed=cfg.split_seed)
-        self.sampler: Any = None
         self.rank, self.world_size = 0, 1
         self._pending_state: dict[str, Any] | None = None
+        # Built once on the CPU so that a config the source cannot serve fails before any training starts, and so
+        # that its factor names are known to the model; setup() builds the real one on the training device (a source
+        # holds torch generators, which cannot be pickled into ddp_spawn workers).
+        self.factor_names: tuple[str, ...] = self._build(torch.device("cpu"), 1).factor_names
+        self.source: PairSource | None = None
+
+    def _build(self, device: torch.device, world_size: int) -> PairSource:
+        request = SourceRequest(
+            data=self.data,
+            indices=self.splits["train"],
+            batch_size=self.cfg.batch_size * world_size,
+            device=device,
+            seed=self.seed,
+            settings={"pair_mode": self.cfg.pair_mode, "change_k": self.cfg.change_k, "augment": self.cfg.augment},
+        )
+        return build_source(self.cfg.source, self.supervision, request)
 
     def setup(self, stage: str) -> None:
-        from disco.data.sampler import PairSampler
-
-        if self.sampler is not None:
+        if self.source is not None:
             return
         device = torch.device("cpu")
         if self.trainer is not None:
             device = self.trainer.strategy.root_device
             self.rank, self.world_size = int(self.trainer.global_rank), int(self.trainer.world_size)
-        self.sampler = PairSampler(
-            self.data,
-            self.splits["train"],
-            self.cfg.batch_size * self.world_size,
-            mode=self.cfg.pair_mode,
-            device=device,
-            seed=self.seed,
-        )
+        self.source = self._build(device, self.world_size)
         if self._pending_state is not None:
-            self.sampler.load_state_dict(self._pending_state)
+            self.source.load_state_dict(self._pending_state)
             self._pending_state = None
 
     def train_dataloader(self) -> StepTokens:
         return StepTokens(self.cfg.steps_per_epoch)
 
     def draw(self) -> PairBatch:
-        """This rank's share of the next pair batch, on the training device."""
-        batch: PairBatch = self.sampler.sample()
+        """This rank's share of the next pair batch, on the training device, with only what the supervision level
+        reveals (the one place where factor classes are dropped)."""
+        if self.source is None:
+            raise RuntimeError("the data module has no pair source")
+        batch = reveal(self.source.sample(), self.supervision)
         if self.world_size == 1:
             return batch
         b = self.cfg.batch_size
@@ -104,15 +120,15 @@ class PairDataModule(pl.LightningDataModule):
         return batch
 
     def state_dict(self) -> dict[str, Any]:
-        if self.sampler is None:
+        if self.source is None:
             return {} if self._pending_state is None else {"sampler": self._pending_state}
-        return {"sampler": self.sampler.state_dict()}
+        return {"sampler": self.source.state_dict()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = state_dict.get("sampler")
         if state is None:
             return
-        if self.sampler is None:
+        if self.source is None:
             self._pending_state = state
         else:
-            self.sampler.load_state_dict(state)
+            self.source.load_state_dict(state)

@@ -59,10 +59,26 @@ def train_config(config: str | Path, dataset: str, overrides: Sequence[str]) -> 
     return scores
 
 
-def median_table(rows: Mapping[str, Sequence[Mapping[str, float]]], metrics: Sequence[str] = HEADLINE) -> str:
-    """Markdown table: one row per config, the median over seeds of each metric, per-seed values in brackets."""
-    head = "| config | seeds | " + " | ".join(metrics) + " |"
-    lines = [head, "|---|---:|" + "---:|" * len(metrics)]
+def config_supervision(config: str | Path, overrides: Sequence[str] = ()) -> str:
+    """The supervision level a config's runs use (:func:`disco.data.supervision.resolve_supervision`), read without
+    loading any data."""
+    from disco.data.supervision import resolve_supervision
+    from disco.train.cli import parse_config
+
+    cfg = parse_config(["--config", str(config), *overrides])
+    return resolve_supervision(cfg.data.supervision, cfg.objective)
+
+
+def median_table(
+    rows: Mapping[str, Sequence[Mapping[str, float]]],
+    metrics: Sequence[str] = HEADLINE,
+    supervision: Mapping[str, str] | None = None,
+) -> str:
+    """Markdown table: one row per config, the median over seeds of each metric, per-seed values in brackets; with
+    ``supervision`` (config -> level) a column says what each config's learner saw."""
+    sup = supervision is not None
+    head = "| config | " + ("supervision | " if sup else "") + "seeds | " + " | ".join(metrics) + " |"
+    lines = [head, "|---|" + ("---|" if sup else "") + "---:|" + "---:|" * len(metrics)]
     for name, runs in rows.items():
         cells = []
         for m in metrics:
@@ -70,5 +86,6 @@ def median_table(rows: Mapping[str, Sequence[Mapping[str, float]]], metrics: Seq
             cells.append(
                 "n/a" if not vals else f"{statistics.median(vals):.3f} ({', '.join(f'{v:.3f}' for v in vals)})"
             )
-        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
+        level = f"{supervision.get(name, '?')} | " if supervision is not None else ""
+        lines.append(f"| {name} | {level}{len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

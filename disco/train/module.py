@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from disco.data.pairs import PairBatch
+from disco.data.supervision import resolve_supervision
 from disco.models.factory import DECODERS, ENCODERS, build_decoder, build_encoder
 from disco.models.microbatch import microbatched, resolve_chunk
 from disco.models.subspaces import SubspaceSpec
@@ -56,6 +57,8 @@ class DiscoModule(pl.LightningModule):
         self.cfg = cfg
         self.automatic_optimization = False
         self.factor_names = tuple(factor_names)
+        #: what the objective really saw (``none`` for an objective that reads no pair information)
+        self.supervision = resolve_supervision(cfg.data.supervision, cfg.objective)
         self.spec = SubspaceSpec.parse(cfg.model.subspaces)
         self.spec.validate(self.factor_names)
         self.encoder_kwargs = shape_kwargs(ENCODERS.get(cfg.model.encoder), num_channels, self.spec.dim)
@@ -182,6 +185,7 @@ class DiscoModule(pl.LightningModule):
             "subspaces": self.spec.to_dict(),
             "factor_names": list(self.factor_names),
             "dataset": self.cfg.data.dataset,
+            "supervision": self.supervision,
             "config": to_plain(self.cfg),
         }
 

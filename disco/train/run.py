@@ -153,7 +153,17 @@ def make_callbacks(cfg: TrainConfig, run_dir: Path, data: GroundTruthData, modul
     callbacks: list[Callback] = [checkpoint]
     if cfg.trainer.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, min(50, cfg.trainer.log_every_n_steps))))
-    callbacks.append(EvaluationCallback(data, cfg.eval, module.spec, run_dir, cfg.data.split_seed))
+    callbacks.append(
+        EvaluationCallback(
+            data,
+            cfg.eval,
+            module.spec,
+            run_dir,
+            cfg.data.split_seed,
+            supervision=module.supervision,
+            augment=cfg.data.augment,
+        )
+    )
     return callbacks
 
 
@@ -222,16 +232,14 @@ def train(
     pl.seed_everything(cfg.seed, workers=False, verbose=False)
     datamodule = PairDataModule(cfg.data, seed=cfg.seed, data=data)
     dataset = datamodule.data
-    module = DiscoModule(
-        cfg, tuple(dataset.factors.names), dataset.num_channels, int(datamodule.splits["train"].numel())
-    )
+    module = DiscoModule(cfg, datamodule.factor_names, dataset.num_channels, int(datamodule.splits["train"].numel()))
     wandb_id = checkpoint_wandb_id(resume) if resume is not None and cfg.logger == "wandb" else None
     logger = make_logger(cfg, run_dir, wandb_id)
     id_keeper = WandbRunId(wandb_id)
     callbacks = [*make_callbacks(cfg, run_dir, dataset, module), id_keeper, *extra_callbacks]
     trainer = make_trainer(cfg, run_dir, callbacks, logger, bool(module.objective.auxiliary_parameters()))
     if isinstance(logger, Logger):
-        logger.log_hyperparams(to_plain(cfg))  # on rank zero this starts the W&B run
+        logger.log_hyperparams({**to_plain(cfg), "supervision": module.supervision})  # rank zero: starts the W&B run
     if isinstance(logger, WandbLogger) and trainer.is_global_zero and logger.version:
         id_keeper.run_id = str(logger.version)
         write_wandb_id(run_dir, id_keeper.run_id)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from disco.cli import main as disco_main
 from disco.data import checksum
 from disco.data.datasets import DSPRITES, SHAPES3D, load_dataset
+from disco.data.factors import FactorSpace
 from disco.data.replicas.common import grid_classes
 from disco.errors import DataError
 
@@ -201,3 +203,39 @@ def test_replica_image_checksum_detects_tampering(tmp_path: Path, dsprites_small
         fh["imgs"][0, 0, 0] = 1 - fh["imgs"][0, 0, 0]
     with pytest.raises(DataError, match="image md5"):
         load_dataset(str(copy))  # the sidecar no longer matches the file's mtime/size, so it is rechecked
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+@pytest.mark.parametrize("layout", ["nhw", "nhwc", "nchw"])
+def test_unlabelled_user_data(tmp_path: Path, suffix: str, layout: str) -> None:
+    shape = {"nhw": (5, 64, 64), "nhwc": (5, 64, 64, 3), "nchw": (5, 3, 64, 64)}[layout]
+    images = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    filenames = np.array([f"img_{i}.png" for i in range(5)])
+    path = tmp_path / f"photos{suffix}"
+    if suffix == ".npz":
+        np.savez(path, images=images, filenames=filenames)
+    else:
+        with h5py.File(path, "w") as fh:
+            fh["images"] = images
+            fh.create_dataset("filenames", data=filenames.astype(object), dtype=h5py.string_dtype("utf-8"))
+    data = load_dataset(str(path))
+    assert data.name == "photos" and not data.has_factors and not data.on_grid and len(data) == 5
+    assert data.classes.shape == (5, 0) and data.classes.dtype == torch.long
+    assert data.factors == FactorSpace((), ()) and data.factors.size == 1 and data.factors.strides == ()
+    assert data.images.shape == (5, 1 if layout == "nhw" else 3, 64, 64)
+
+
+def test_unlabelled_info_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "photos.npz"
+    np.savez(path, images=np.zeros((4, 64, 64, 3), np.uint8))
+    assert disco_main(["data", "info", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: photos, 4 images (3, 64, 64) uint8, unlabelled (no factors)\n"
+    names_only = tmp_path / "names_only.npz"  # factor_names without factors: a broken labelled file, not unlabelled
+    np.savez(names_only, images=np.zeros((4, 64, 64), np.uint8), factor_names=np.array(["a"]))
+    with pytest.raises(DataError, match=r"not the layout.*unlabelled"):
+        load_dataset(str(names_only))
+    small = tmp_path / "small.h5"
+    with h5py.File(small, "w") as fh:
+        fh["images"] = np.zeros((4, 32, 32), np.uint8)
+    with pytest.raises(DataError, match=r"64×64.*disco data import .* --size 64"):
+        load_dataset(str(small))

@@ -109,7 +109,7 @@ def _off_grid(seed: int = 0) -> GroundTruthData:
     return GroundTruthData("mine", base.images[keep], base.classes[keep], base.factors, False)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", [m for m in MODES if m != "change_k"])  # change_k needs a full grid
 def test_off_grid_pairs_by_grouping(mode: str) -> None:
     data = _off_grid()
     train = torch.arange(0, len(data), 2)

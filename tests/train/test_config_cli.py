@@ -104,9 +104,14 @@ def test_every_shipped_config_builds_its_model(path: Path) -> None:
     from disco.data.datasets import DSPRITES, SHAPES3D
     from disco.train.module import DiscoModule
 
+    from disco.data.augment import augmenter_from_config
+
     cfg = parse_config(["--config", str(path)])
     space, channels = (SHAPES3D, 3) if "shapes3d" in cfg.data.dataset else (DSPRITES, 1)
-    module = DiscoModule(cfg, tuple(space.names), channels, 1000)
+    names = tuple(space.names)
+    if cfg.data.supervision == "augment":  # subspaces tie to the augmenter's tags, not to the dataset's factors
+        names = augmenter_from_config(cfg.data.augment, seed=0).factor_names
+    module = DiscoModule(cfg, names, channels, 1000)
     assert module.objective.names  # at least one term is on
     assert module.spec.dim == module.encoder_kwargs["latent_dim"]
 

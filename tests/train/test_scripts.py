@@ -46,6 +46,11 @@ def test_median_table_by_hand() -> None:
     lines = table.splitlines()
     assert lines[2] == "| a | 3 | 0.300 (0.100, 0.500, 0.300) | n/a |"
     assert lines[3] == "| b | 1 | n/a | n/a |"
+    with_level = median_table({"a": [{"mig": 0.2}]}, metrics=("mig",), supervision={"a": "pairs"}).splitlines()
+    assert (
+        with_level[0] == "| config | supervision | seeds | mig |"
+        and with_level[2] == "| a | pairs | 1 | 0.200 (0.200) |"
+    )
     assert parse_subsample("orientation=4, pos_x=2") == {"orientation": 4, "pos_x": 2}
 
 
@@ -58,9 +63,13 @@ def test_results_script_writes_table(tiny_dsprites: Path, tmp_path: Path, monkey
     argv = ["--configs", *configs, "--seeds", "2", *budget, "--dataset", str(tiny_dsprites), *FAST]
     assert results.main([*argv, "--out", "outputs/t.md"]) == 0
     text = (tmp_path / "outputs" / "t.md").read_text()
-    assert "| dsprites | 2 |" in text and "| betavae | 2 |" in text and "budget per run: 3 steps;" in text
+    assert (
+        "| dsprites | labels | 2 |" in text and "| betavae | none | 2 |" in text and "budget per run: 3 steps;" in text
+    )
     raw = json.loads((tmp_path / "outputs" / "t.json").read_text())
-    assert len(raw["dsprites"]) == 2 and {"mig", "dci", "activity", "probes"} <= set(raw["dsprites"][0])
+    assert raw["dsprites"]["supervision"] == "labels" and raw["betavae"]["supervision"] == "none"
+    runs = raw["dsprites"]["runs"]
+    assert len(runs) == 2 and {"mig", "dci", "activity", "probes"} <= set(runs[0])
     assert (tmp_path / "outputs" / "results" / "tiny" / "betavae" / "seed1" / "metrics.json").is_file()
 
 
