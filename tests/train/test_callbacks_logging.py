@@ -71,3 +71,4 @@ def test_offline_wandb_run_read_back(tiny_dsprites: Path, tmp_path: Path, monkey
     assert len(media) >= len(images)
     config = wandb_reader.config(run_file)
     assert config["objective"]["vae"]["weight"] == 0.01 and config["trainer"]["max_steps"] == 6
+    assert config["supervision"] == "labels" and config["data"]["supervision"] == "labels"

@@ -75,12 +75,37 @@ def test_wrong_literal_names_the_choices(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_print_config_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
     assert disco_main(["train", "--config", str(REPO / "configs" / "quickstart.yaml"), "--print-config"]) == 0
-    dumped = yaml.safe_load(capsys.readouterr().out)
+    text = capsys.readouterr().out
+    assert text.startswith("# supervision: labels (pairs + factor classes of both images)\n")
+    dumped = yaml.safe_load(text)
     assert (
         dumped["trainer"]["max_steps"]
         == parse_config(["--config", str(REPO / "configs/quickstart.yaml")]).trainer.max_steps
     )
     assert "base" not in dumped
+
+
+@pytest.mark.parametrize(
+    ("config", "level"),
+    [("dsprites_pairs", "pairs"), ("dsprites_augment", "augment"), ("betavae", "none"), ("shapes3d_pairs", "pairs")],
+)
+def test_print_config_names_the_resolved_supervision(
+    config: str, level: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert disco_main(["train", "--config", str(REPO / "configs" / f"{config}.yaml"), "--print-config"]) == 0
+    assert capsys.readouterr().out.startswith(f"# supervision: {level} (")
+
+
+def test_unlabelled_data_with_pairs_stops_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    path = tmp_path / "mine.npz"
+    np.savez(path, images=np.zeros((20, 64, 64), dtype=np.uint8))
+    code = disco_main(["train", "--config", str(REPO / "configs/dsprites_pairs.yaml"), f"--data.dataset={path}",
+                       f"--run_dir={tmp_path / 'run'}", "--logger=none"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "data.supervision: augment" in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_all_keys_lists_nested_keys() -> None:
@@ -101,10 +126,9 @@ def test_console_exit_code_is_2() -> None:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))
 def test_every_shipped_config_builds_its_model(path: Path) -> None:
+    from disco.data.augment import augmenter_from_config
     from disco.data.datasets import DSPRITES, SHAPES3D
     from disco.train.module import DiscoModule
-
-    from disco.data.augment import augmenter_from_config
 
     cfg = parse_config(["--config", str(path)])
     space, channels = (SHAPES3D, 3) if "shapes3d" in cfg.data.dataset else (DSPRITES, 1)
