@@ -16,6 +16,11 @@ gradients over ranks, and the gather's backward sums each row's gradient over th
   (:func:`gather_views`), so every rank holds the same value, the loss of the global batch.
 
 Either way N ranks × B rows step exactly like one process with N·B rows; with one process nothing is gathered.
+"Exactly" means the gradients agree up to float rounding (the sums run in another order). Where the objective is
+invariant to a direction of parameter space its gradient there is pure rounding, e.g. the bias of the mean codes when
+every term is translation-invariant (no β-VAE term; squared-distance contrastive, localisation, dCor), and Adam's
+update ~lr·g/(|g|+eps) turns that noise into steps of order lr which differ between setups (DDP or not, micro-batch
+size) without changing any loss; the rest of the weights still match (``tests/train/test_ddp.py``).
 """
 
 from __future__ import annotations
