@@ -292,6 +292,51 @@ def score_codes(
     )
 
 
+def score_rows(
+    metric_names: Sequence[str],
+    represent: Representer,
+    rows: np.ndarray,
+    codes: np.ndarray,
+    *,
+    subspaces: SubspaceSpec | None = None,
+    subspace_factors: Mapping[str, Sequence[str]] | None = None,
+    seed: int = 0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    augment: Mapping[str, Any] | None = None,
+    augment_pairs: int = 1000,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, MetricResult]:
+    """Score ``codes`` of the dataset rows ``rows`` (encoded by ``represent``): the suite metrics through
+    :func:`score_codes` (with the rows' factor classes when the data has them, interventions when it is on its grid),
+    and ``augmentation_activity`` (:mod:`disco.evaluate_augment`) on ``augment_pairs`` view pairs per augmentation of
+    the ``augment`` config."""
+    from disco.evaluate_augment import AUGMENTATION_ACTIVITY, score_augmentation
+
+    data = represent.data
+    has = data.has_factors
+    suite = [n for n in metric_names if n != AUGMENTATION_ACTIVITY]
+    results: dict[str, MetricResult] = {}
+    if suite:
+        results = score_codes(
+            suite,
+            codes,
+            data.classes[torch.as_tensor(rows)].cpu().numpy().astype(np.int64) if has else None,
+            factor_names=data.factors.names if has else None,
+            represent=represent if data.on_grid else None,
+            factor_sizes=data.factors.sizes if has else None,
+            subspaces=subspaces,
+            subspace_factors=subspace_factors,
+            seed=seed,
+            overrides=overrides,
+            progress=progress,
+        )
+    if AUGMENTATION_ACTIVITY in metric_names:
+        results[AUGMENTATION_ACTIVITY] = score_augmentation(
+            represent, data, rows, augment or {}, subspaces, num_pairs=augment_pairs, seed=seed
+        )
+    return results
+
+
 def evaluate(
     encoder: nn.Module,
     data: GroundTruthData,
@@ -320,7 +365,6 @@ def evaluate(
     Data without factors allows the codes-only metrics; ``augmentation_activity`` (see
     :mod:`disco.evaluate_augment`) encodes ``augment_pairs`` view pairs per augmentation of the ``augment`` config.
     """
-    from disco.evaluate_augment import AUGMENTATION_ACTIVITY, score_augmentation
     from metrics.suite import INTERVENTIONAL, observational_sample_size
 
     needs = [n for n in metric_names if n in INTERVENTIONAL]
@@ -336,32 +380,21 @@ def evaluate(
     split_size = select_rows(len(data.images), split, split_seed).size
     rows = select_rows(len(data.images), split, split_seed, limit=limit, sample_seed=seed)
     represent = Representer(encoder, data, batch_size=batch_size, progress=progress)
-    suite = [n for n in metric_names if n != AUGMENTATION_ACTIVITY]
-    has = data.has_factors
     try:
         codes = represent.encode_rows(rows, desc=f"encoding {split}")
-        factors = data.classes[torch.as_tensor(rows)].cpu().numpy().astype(np.int64) if has else None
-        results = (
-            score_codes(
-                suite,
-                codes,
-                factors,
-                factor_names=data.factors.names if has else None,
-                represent=represent if data.on_grid else None,
-                factor_sizes=data.factors.sizes if has else None,
-                subspaces=subspaces,
-                subspace_factors=subspace_factors,
-                seed=seed,
-                overrides=overrides,
-                progress=represent.status if progress else None,
-            )
-            if suite
-            else {}
+        results = score_rows(
+            metric_names,
+            represent,
+            rows,
+            codes,
+            subspaces=subspaces,
+            subspace_factors=subspace_factors,
+            seed=seed,
+            overrides=overrides,
+            augment=augment,
+            augment_pairs=augment_pairs,
+            progress=represent.status if progress else None,
         )
-        if AUGMENTATION_ACTIVITY in metric_names:
-            results[AUGMENTATION_ACTIVITY] = score_augmentation(
-                represent, data, rows, augment or {}, subspaces, num_pairs=augment_pairs, seed=seed
-            )
     finally:
         represent.close()
     counts = {

@@ -146,8 +146,7 @@ class EvaluationCallback(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, names: list[str], num_samples: int, prefix: str
     ) -> dict[str, MetricResult]:
         """Score ``names`` on the held-out split (``num_samples`` rows of it, 0: all), log them and draw figures."""
-        from disco.evaluate import Representer, score_codes, select_rows
-        from disco.evaluate_augment import score_augmentation
+        from disco.evaluate import Representer, score_rows, select_rows
 
         encoder: nn.Module = pl_module.encoder  # type: ignore[assignment]
         was_training = encoder.training
@@ -161,27 +160,17 @@ class EvaluationCallback(pl.Callback):
                     rows = np.sort(np.random.default_rng(0).choice(rows, num_samples, replace=False))
                 represent = Representer(encoder, self.data, batch_size=512)
                 codes = represent.encode_rows(rows)
-                has = self.data.has_factors
-                factors = self.data.classes[torch.as_tensor(rows)].cpu().numpy().astype(np.int64) if has else None
-                results = (
-                    score_codes(
-                        suite,
-                        codes,
-                        factors,
-                        factor_names=self.data.factors.names if has else None,
-                        represent=represent if self.data.on_grid else None,
-                        factor_sizes=self.data.factors.sizes if has else None,
-                        subspaces=self.spec,
-                        subspace_factors=self.subspace_factors,
-                        overrides=fit_sample_sizes(suite, int(rows.size), self.cfg.overrides),
-                    )
-                    if suite
-                    else {}
+                results = score_rows(
+                    names,
+                    represent,
+                    rows,
+                    codes,
+                    subspaces=self.spec,
+                    subspace_factors=self.subspace_factors,
+                    overrides=fit_sample_sizes(suite, int(rows.size), self.cfg.overrides),
+                    augment=self.augment,
+                    augment_pairs=self.cfg.augment_pairs,
                 )
-                if AUGMENTATION_ACTIVITY in names:
-                    results[AUGMENTATION_ACTIVITY] = score_augmentation(
-                        represent, self.data, rows, self.augment or {}, self.spec, num_pairs=self.cfg.augment_pairs
-                    )
                 step = int(trainer.global_step)
                 scores = flat_scores(results)
                 self.calls += 1

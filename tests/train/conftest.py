@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytorch_lightning as pl
+import torch
 
 from disco.train.cli import parse_config
 from disco.train.config import TrainConfig
@@ -64,3 +66,42 @@ class Crash(pl.Callback):
     ) -> None:
         if trainer.global_step == self.at:
             raise RuntimeError("simulated crash")
+
+
+def assert_ddp_matches_one_process(
+    data: Path,
+    tmp_path: Path,
+    *overrides: str,
+    callbacks: Callable[[str], Sequence[pl.Callback]] = lambda _name: (),
+    **sets: Any,
+) -> tuple[Any, Any]:
+    """Train ``sets["trainer__max_steps"]`` steps with 8 pairs in one process ("one") and 2 × 4 pairs on two gloo
+    processes ("two", ddp_spawn); assert that both end with the same weights (the spawned workers' weights returned
+    to this process and rank 0's checkpoint) and that a 1-step run differs from them (the runs really trained).
+    ``callbacks(name)`` gives extra callbacks of each run. Returns both run results."""
+    from disco.train.run import train
+
+    steps = int(sets["trainer__max_steps"])
+    single = train(
+        tiny_config(data, tmp_path / "one", *overrides, data__batch_size=8, **sets), extra_callbacks=callbacks("one")
+    )
+    double = train(
+        tiny_config(
+            data, tmp_path / "two", *overrides, data__batch_size=4, trainer__devices=2, trainer__strategy="ddp_spawn",
+            **sets,
+        ),
+        extra_callbacks=callbacks("two"),
+    )  # fmt: skip
+    assert double.trainer.world_size == 2
+    ckpt = torch.load(tmp_path / "two" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == steps
+    one, two = single.module.state_dict(), double.module.state_dict()
+    for key, value in one.items():
+        torch.testing.assert_close(two[key], value, rtol=1e-4, atol=1e-5, msg=key)
+        torch.testing.assert_close(ckpt["state_dict"][key], value, rtol=1e-4, atol=1e-5, msg=key)
+    init = train(
+        tiny_config(data, tmp_path / "zero", *overrides, data__batch_size=8, **{**sets, "trainer__max_steps": 1})
+    )
+    change = max(float((init.module.state_dict()[k] - v).abs().max()) for k, v in one.items())
+    assert change > 1e-3  # the runs really trained: the comparison is not between untouched weights
+    return single, double

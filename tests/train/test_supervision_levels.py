@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import Crash, tiny_config
+from conftest import Crash, assert_ddp_matches_one_process, tiny_config
 
 from disco.train.run import train
 
@@ -102,23 +102,7 @@ def test_augment_resume_after_crash_matches_uninterrupted_run(tiny_dsprites: Pat
 @pytest.mark.slow
 def test_augment_two_gloo_processes_match_one_process(tiny_dsprites: Path, tmp_path: Path) -> None:
     sets = {"trainer__max_steps": 4, "checkpoint__every_n_steps": 100}
-    single = train(tiny_config(tiny_dsprites, tmp_path / "one", *LEVELS["augment"], data__batch_size=8, **sets))
-    double = train(
-        tiny_config(
-            tiny_dsprites, tmp_path / "two", *LEVELS["augment"], data__batch_size=4, trainer__devices=2,
-            trainer__strategy="ddp_spawn", **sets,
-        )
-    )  # fmt: skip
-    assert double.trainer.world_size == 2
-    one, two = single.module.state_dict(), double.module.state_dict()
-    for key, value in one.items():
-        torch.testing.assert_close(two[key], value, rtol=1e-4, atol=1e-5, msg=key)
-    init = _weights(
-        train(
-            tiny_config(tiny_dsprites, tmp_path / "zero", *LEVELS["augment"], **{**sets, "trainer__max_steps": 1})
-        ).module
-    )
-    assert max(float((init[k] - v).abs().max()) for k, v in one.items()) > 1e-3
+    assert_ddp_matches_one_process(tiny_dsprites, tmp_path, *LEVELS["augment"], **sets)
 
 
 @pytest.mark.slow
