@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from disco.errors import ConfigError, DataError
-from disco.evaluate import SPLITS, load_codes, resolve_device, score_codes
+from disco.evaluate import SPLITS, load_codes, prepare_encoder, resolve_device, score_codes
 from disco.evaluate_augment import subspace_factor_map
 from disco.models.subspaces import SubspaceSpec
 from disco.train.config import default_augment
@@ -78,8 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows of the split to encode for observational metrics (default: what the protocols need; 0: all)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the metrics and of the row draw (default 0)")
-    p.add_argument("--batch-size", type=int, default=512, help="images per encoder pass (default 512)")
+    p.add_argument(
+        "--batch-size", type=int, help="images per encoder pass (default 128 on the CPU, 512 on a GPU; see --help)"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    p.add_argument(
+        "--no-optimize",
+        action="store_true",
+        help="encode with the module as loaded (default: on the CPU it is scripted, frozen and optimised for "
+        "inference when its outputs stay within 1e-4)",
+    )
     p.add_argument(
         "--num-train", type=int, help="training samples of every selected metric that has a num_train setting"
     )
@@ -297,6 +305,8 @@ def _score_encoder(
 
         augmenter_from_config(augment, seed=0)  # a bad --augment fails before encoding
     encoder = loaded.module.to(device).eval()
+    if not args.no_optimize:
+        encoder = prepare_encoder(encoder, probe_shape=tuple(data.images.shape[1:]))
     split_seed = args.split_seed if args.split_seed is not None else int(loaded.info.get("split_seed", 0))
     results, counts = evaluate(
         encoder,
@@ -347,7 +357,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     from disco.report import check_out_dir, log_wandb, markdown_table, write_report
 
     start = time.perf_counter()
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     out = check_out_dir(args.out, args.force)
     names = parse_metrics(args.metrics)

@@ -129,19 +129,27 @@ def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mi_from_counts(joint: np.ndarray, n: int) -> np.ndarray:
-    """Plug-in MI in nats from joint counts ``(D, A, B)`` over the non-zero cells only, clipped at 0; returns (D,)."""
+    """Plug-in MI in nats from joint counts ``(D, A, B)`` over the non-zero cells only, clipped at 0; returns (D,).
+
+    A labelling with a single occupied bin (a constant latent or factor) has exactly zero MI, as sklearn's
+    ``mutual_info_score`` returns; the log terms would otherwise leave ~1e-16 of round-off, which turns a dead unit
+    into a "perfectly modular" one downstream (modularity's ``top > 0`` test).
+    """
     row = joint.sum(axis=2)
     col = joint.sum(axis=1)
     d_idx, a_idx, b_idx = np.nonzero(joint)
     vals = joint[d_idx, a_idx, b_idx].astype(np.float64)
     terms = vals * (np.log(vals) + np.log(n) - np.log(row[d_idx, a_idx]) - np.log(col[d_idx, b_idx]))
     mi = np.bincount(d_idx, weights=terms, minlength=joint.shape[0]) / n
-    return np.clip(mi, 0.0, None)
+    single = (np.count_nonzero(row, axis=1) <= 1) | (np.count_nonzero(col, axis=1) <= 1)
+    return np.where(single, 0.0, np.clip(mi, 0.0, None))
 
 
 def _mi_sparse_pair(a: np.ndarray, na: int, b: np.ndarray, nb: int) -> float:
     """Plug-in MI of two compacted label vectors through their sparse joint keys (for very many classes)."""
     n = a.size
+    if na <= 1 or nb <= 1:
+        return 0.0
     keys, joint = np.unique(a * nb + b, return_counts=True)
     ca = np.bincount(a, minlength=na)[keys // nb]
     cb = np.bincount(b, minlength=nb)[keys % nb]

@@ -6,6 +6,12 @@ Protocol: a training point draws a factor ``k``, then ``batch_size`` (64) pairs 
 A logistic regression (scikit-learn defaults, as the reference) is fitted on ``num_train`` points; the score is its
 accuracy on ``num_eval`` fresh points.
 
+On ``LogisticRegression()``, as for explicitness (metrics/modularity.py): disentanglement_lib ran on scikit-learn
+<= 0.21, where the default was liblinear with one-vs-rest fits; since 0.22 it is lbfgs on the multinomial loss, which
+this module uses. They are different classifiers: an independent run of disentanglement_lib 1.5 on identical codes
+found the score under the old semantics up to 0.051 away from this one (within the seed spread otherwise), so
+compare BetaVAE numbers across the two only with that margin.
+
 Every pair of a protocol is drawn in one vectorised call and encoded with as few ``represent`` calls as the memory
 cap ``max_rows_per_call`` allows; factors with a single class are never the shared one (fixing them is no
 intervention; disentanglement_lib leaves dSprites' colour out).

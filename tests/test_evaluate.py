@@ -173,3 +173,41 @@ def test_load_codes(tmp_path: Path) -> None:
     for name, match in cases.items():
         with pytest.raises((DataError, EncoderError), match=match):
             load_codes(tmp_path / name)
+
+
+def test_cpu_encoding_uses_batches_below_the_mmap_threshold() -> None:
+    from disco.evaluate import DEFAULT_BATCH_SIZE
+
+    data = _indexed_data()
+    represent = Representer(PixelIndex(), data)
+    assert represent.batch_size == DEFAULT_BATCH_SIZE["cpu"] == 128
+    assert Representer(PixelIndex(), data, batch_size=7).batch_size == 7
+
+
+@pytest.mark.parametrize("script", [True, False])
+def test_prepare_encoder_keeps_the_codes(script: bool) -> None:
+    from disco.evaluate import prepare_encoder
+
+    torch.manual_seed(0)
+    encoder = build_encoder("conv64", in_channels=1, latent_dim=6).eval()
+    module: nn.Module = torch.jit.script(encoder) if script else encoder
+    fast = prepare_encoder(module, probe_shape=(1, 64, 64))
+    assert fast is not module and isinstance(fast, torch.jit.ScriptModule)
+    x = torch.rand(33, 1, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        want, got = module(x), fast(x)
+    want, got = (want[0], got[0]) if isinstance(want, tuple) else (want, got)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_prepare_encoder_leaves_what_it_cannot_optimise() -> None:
+    from disco.evaluate import prepare_encoder
+
+    class NumpyInside(nn.Module):  # not scriptable: calls NumPy in forward
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(x.mean(dim=(2, 3))))
+
+    plain = NumpyInside().eval()
+    assert prepare_encoder(plain, probe_shape=(1, 64, 64)) is plain
+    training = build_encoder("conv64", in_channels=1, latent_dim=4).train()
+    assert prepare_encoder(training) is training

@@ -158,7 +158,7 @@ class EvaluationCallback(pl.Callback):
                 rows = select_rows(len(self.data), "test", self.split_seed)
                 if 0 < num_samples < rows.size:
                     rows = np.sort(np.random.default_rng(0).choice(rows, num_samples, replace=False))
-                represent = Representer(encoder, self.data, batch_size=512)
+                represent = Representer(encoder, self.data)
                 codes = represent.encode_rows(rows)
                 results = score_rows(
                     names,

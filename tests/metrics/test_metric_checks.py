@@ -132,3 +132,16 @@ def test_reference_defaults() -> None:
     assert defaults.ACTIVITY.threshold == 0.01
     assert (defaults.MODULARITY.num_train, defaults.MODULARITY.num_test) == (10000, 5000)
     assert defaults.UNSUPERVISED.num_train == 10000
+
+
+def test_single_bin_labelling_has_exactly_zero_mi() -> None:
+    from metrics._checks import _mi_sparse_pair, discrete_mutual_info
+
+    rng = np.random.default_rng(0)
+    b = rng.integers(0, 7, size=(997, 3))
+    a = np.column_stack([np.full(997, 5), b[:, 0]])
+    mi = discrete_mutual_info(a, b)
+    assert mi[0].tolist() == [0.0, 0.0, 0.0]
+    assert mi[1, 0] > 1.0
+    assert discrete_mutual_info(b, np.zeros(997, dtype=int))[:, 0].tolist() == [0.0, 0.0, 0.0]
+    assert _mi_sparse_pair(np.zeros(997, dtype=np.int64), 1, b[:, 1], 7) == 0.0

@@ -85,3 +85,32 @@ def test_combined_protocol_and_errors() -> None:
         modularity_explicitness(codes, factors)
     with pytest.raises(MetricError, match="at least 2 factors"):
         modularity(codes, factors[:, :1])
+
+
+def _reference_modularity(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> float:
+    """disentanglement_lib's modularity: histogram bins per latent, sklearn's mutual_info_score per pair, template."""
+    from sklearn.metrics import mutual_info_score
+
+    binned = np.stack(
+        [np.digitize(col, np.histogram(col, num_bins)[1][:-1]) for col in codes.T]
+    )  # (latents, N) as dlib
+    mi = np.array([[mutual_info_score(f, b) for f in factors.T] for b in binned])
+    sq = mi**2
+    top = sq.max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = 1.0 - (sq.sum(axis=1) - top) / (top * (mi.shape[1] - 1.0))
+    score[top == 0] = 0.0
+    return float(score.mean())
+
+
+@pytest.mark.parametrize("sizes", [(3, 6, 40, 32, 32), (10, 10, 10, 8, 4, 15)])
+def test_exactly_constant_unit_counts_zero_as_in_the_reference(sizes: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(4)
+    factors = np.stack([rng.integers(0, s, 3000) for s in sizes], axis=1)
+    codes = np.column_stack([factors + 0.3 * rng.normal(size=factors.shape), np.full(3000, 0.7)])
+    result = modularity(codes, factors)
+    assert result.details["per_code"][-1] == 0.0
+    assert result.details["mi_matrix"][-1].tolist() == [0.0] * len(sizes)
+    assert result.score == pytest.approx(_reference_modularity(codes, factors), abs=1e-12)
+    alive = modularity(codes[:, :-1], factors).score
+    assert result.score == pytest.approx(alive * len(sizes) / (len(sizes) + 1), abs=1e-12)
