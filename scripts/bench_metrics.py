@@ -4,7 +4,7 @@ Representations:
   synthetic  a fixed random linear map of the normalised factor classes plus fixed per-grid-point noise (numpy): the
              pure cost of the metrics.
   conv64     a randomly initialised ``disco.models.encoders.ConvEncoder`` on dSprites replica images rendered on the fly
-             (torch, ``--threads`` threads, batches of 512, ``torch.inference_mode``, channels-last).
+             (torch, ``--threads`` threads, batches of 128 (see disco.evaluate.DEFAULT_BATCH_SIZE), ``torch.inference_mode``, channels-last).
 
 Prints per-metric seconds of one full-suite run, the median of ``--repeats`` runs for the metrics cheaper than
 ``--cheap`` seconds, the encoder traffic (grid points requested vs distinct points encoded by the suite's cache), and
@@ -57,7 +57,7 @@ def synthetic_representer(seed: int = 0) -> Representer:
 class Conv64Representer:
     """Render dSprites replica images for the requested classes and encode them (posterior means) in batches."""
 
-    def __init__(self, threads: int, batch: int = 512) -> None:
+    def __init__(self, threads: int, batch: int = 128) -> None:
         import torch
 
         from disco.data.datasets import DSPRITES
