@@ -254,37 +254,23 @@ def select_rows(
 
 
 def load_codes(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
-    """Read precomputed codes from an ``.npz`` with ``codes`` (N, D) float, ``factors`` (N, K) int and optional
-    ``factor_names`` (K,); raises :class:`DataError`/:class:`EncoderError` with one line for every defect."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"codes file {path} does not exist; check the path")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in ("codes", "factors") if k not in npz.files]
-            if missing:
-                raise DataError(
-                    f"codes file {path} lacks array(s) {', '.join(missing)}; save codes=(N, D), factors=(N, K)"
-                )
-            codes = np.asarray(npz["codes"])
-            factors = np.asarray(npz["factors"])
-            names = [str(s) for s in npz["factor_names"].tolist()] if "factor_names" in npz.files else None
-    except DataError:
-        raise
-    except Exception as err:  # zipfile/pickle/value errors of a corrupt file
+    """Read precomputed codes from a file with factors: an ``.npz`` with ``codes`` (N, D) float, ``factors`` (N, K)
+    of an integer dtype and optional ``factor_names`` (K,); raises :class:`DataError`/:class:`ConfigError` with one
+    line for every defect. Returns float64 codes, int64 factors and the stored names (None when absent).
+
+    This keeps the original contract (integer factors only); :func:`disco.codes_io.load_codes_file` reads every
+    supported format (``.npz``, ``.npy`` pairs, CSV/TSV) and passes float factors through."""
+    from disco.codes_io import load_codes_file
+
+    table = load_codes_file(path, require_factors=True)
+    assert table.factors is not None
+    stored = np.dtype(table.stored_factor_dtype or table.factors.dtype)
+    if stored.kind not in "biu":
         raise DataError(
-            f"cannot read codes file {path} ({type(err).__name__}: {str(err)[:120]}); save it with np.savez"
-        ) from err
-    if not np.issubdtype(codes.dtype, np.number):
-        raise DataError(f"'codes' in {path} has dtype {codes.dtype}; expected float")
-    if factors.ndim != 2 or not np.issubdtype(factors.dtype, np.integer):
-        raise DataError(f"'factors' in {path} must be an integer (N, K) array, got {factors.dtype} {factors.shape}")
-    check_codes(codes.astype(np.float64), what=f"codes in {path}")
-    if codes.shape[0] != factors.shape[0]:
-        raise DataError(f"{path} holds {codes.shape[0]} codes but {factors.shape[0]} factor rows; they must match")
-    if names is not None and len(names) != factors.shape[1]:
-        raise DataError(f"{path} names {len(names)} factors but 'factors' has {factors.shape[1]} columns")
-    return codes.astype(np.float64), factors.astype(np.int64), names
+            f"'factors' in {path} must be an integer (N, K) array, got {stored} {table.factors.shape}; "
+            "read float factors with disco.codes_io.load_codes_file"
+        )
+    return table.codes, table.factors, table.factor_names if table.names_given else None
 
 
 def subspace_entries(spec: SubspaceSpec | None, code_dim: int) -> list[tuple[str, int]] | None:

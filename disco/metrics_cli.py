@@ -6,6 +6,9 @@ Examples::
     disco-metrics --dataset dsprites --encoder runs/x/last.ckpt --metrics mig --set mig.num_train=2000 --out reports/x
     disco-metrics --dataset shapes3d --encoder mypkg.models:build_encoder --metrics probes --out reports/probes
     disco-metrics --codes codes.npz --metrics mig,sap --out reports/codes
+    disco-metrics --codes codes.npy --factors factors.npy --metrics mig --out reports/npy
+    disco-metrics --codes codes.csv --factor-columns shape,scale --metrics mig,sap --out reports/csv
+    disco-metrics --codes codes.npy --metrics all --out reports/unlabelled
 
 An encoder is a TorchScript file (``torch.jit.load``: no Python is unpickled or imported), a disco checkpoint
 (``torch.load(weights_only=True)``, rebuilt from its stored architecture), or ``package.module:callable`` (the only way
@@ -23,11 +26,10 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from disco.errors import ConfigError, DataError
-from disco.evaluate import SPLITS, load_codes, prepare_encoder, resolve_device, score_codes
+from disco.evaluate import SPLITS, prepare_encoder, resolve_device, score_codes
 from disco.evaluate_augment import subspace_factor_map
 from disco.models.subspaces import SubspaceSpec
 from disco.train.config import default_augment
@@ -56,9 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--dataset", help="dataset name (dsprites, shapes3d; under $DISCO_DATA_DIR) or path to a dataset file"
     )
-    src.add_argument("--codes", help="score precomputed codes: .npz with codes (N, D), factors (N, K) [, factor_names]")
+    src.add_argument(
+        "--codes",
+        help="score precomputed codes: .npz with codes (N, D) [, factors (N, K), factor_names]; .npy codes (with "
+        "--factors); or .csv/.tsv/.txt with a header row (with --factor-columns). Without factors only the "
+        "codes-only metrics (unsupervised, activity) apply",
+    )
     p.add_argument(
         "--encoder", help="TorchScript file, disco .ckpt checkpoint, or package.module:callable (with --dataset)"
+    )
+    p.add_argument("--factors", help="with .npy --codes: .npy of factors (N, K) or (N,), one row per code row")
+    p.add_argument(
+        "--factor-columns",
+        metavar="A,B,...",
+        help="with CSV/TSV --codes: the factor columns (integer values: classes; non-integer: continuous); every "
+        "other column is a code column unless --code-columns picks them",
+    )
+    p.add_argument(
+        "--code-columns",
+        metavar="X,Y,...",
+        help="with CSV/TSV --codes: the code columns (default: all but the factors)",
     )
     p.add_argument(
         "--metrics", default=DEFAULT_METRICS, help=f"comma-separated metric names or 'all' (default {DEFAULT_METRICS})"
@@ -256,31 +275,56 @@ def parse_overrides(
 def _score_codes_file(
     args: argparse.Namespace, names: list[str], overrides: dict[str, dict[str, Any]]
 ) -> tuple[dict[str, MetricResult], dict[str, Any], list[str]]:
-    from metrics.suite import INTERVENTIONAL
+    """Score codes read from a file (:mod:`disco.codes_io`). The flags, the file's format and whether it has factors
+    are checked first, then what runs is planned (a metric that cannot run is refused before the data is read), then
+    the file is read and validated in full, all before any metric runs or anything is written."""
+    from disco.codes_io import code_source, read_codes
+    from disco.evaluate_augment import AUGMENTATION_ACTIVITY
+    from metrics.suite import CODES_ONLY, INTERVENTIONAL
 
-    needs = [n for n in names if n in INTERVENTIONAL]
+    every = args.metrics.strip() == "all"
+    needs = [] if every else [n for n in names if n in INTERVENTIONAL]
     if needs:
         raise ConfigError(
             f"metric(s) {', '.join(needs)} intervene on factors and need an encoder and a full-grid dataset; "
             "drop them or use --dataset with --encoder"
         )
+    if not every and AUGMENTATION_ACTIVITY in names:
+        raise ConfigError("augmentation_activity augments images; use --dataset with --encoder, not --codes")
     if args.encoder:
         raise ConfigError("--encoder has no effect with --codes; pass --dataset to encode images")
+    source = code_source(
+        args.codes, factors=args.factors, factor_columns=args.factor_columns, code_columns=args.code_columns
+    )
+    if not every and not source.has_factors:
+        labelled = [n for n in names if n not in CODES_ONLY]
+        if labelled:
+            raise ConfigError(
+                f"metric(s) {', '.join(labelled)} need factor labels, which {source.path} does not provide; "
+                f"{source.factors_hint()}, or ask for {', '.join(sorted(CODES_ONLY))} or all"
+            )
     spec = SubspaceSpec.parse(args.subspaces) if args.subspaces else None
-    names, skipped = _plan(args, names, has_factors=True, on_grid=False, info={}, spec=spec)
-    if "augmentation_activity" in names:
-        raise ConfigError("augmentation_activity augments images; use --dataset with --encoder, not --codes")
-    codes, factors, factor_names = load_codes(args.codes)
-    names_k = factor_names or [f"factor_{k}" for k in range(factors.shape[1])]
+    names, skipped = _plan(args, names, has_factors=source.has_factors, on_grid=False, info={}, spec=spec)
+    skipped = {k: why.replace("this dataset", source.path.name) for k, why in skipped.items()}
+    if AUGMENTATION_ACTIVITY in names or AUGMENTATION_ACTIVITY in skipped:  # --metrics all
+        names = [n for n in names if n != AUGMENTATION_ACTIVITY]
+        skipped[AUGMENTATION_ACTIVITY] = "augments images, so it needs --dataset with --encoder, not --codes"
+    table = read_codes(source)
     results = score_codes(
-        names, codes, factors, factor_names=names_k, subspaces=spec, seed=args.seed, overrides=_only(overrides, names)
+        names,
+        table.codes,
+        table.factors,
+        factor_names=table.factor_names or None,
+        subspaces=spec,
+        seed=args.seed,
+        overrides=_only(overrides, names),
     )
     meta = {
-        "codes": str(Path(args.codes)),
-        "samples": {"observational_samples": int(codes.shape[0])},
+        **table.meta(),
+        "samples": {"observational_samples": int(table.codes.shape[0])},
         "skipped": skipped,
     }
-    return results, meta, names_k
+    return results, meta, table.factor_names
 
 
 def _score_encoder(
@@ -290,6 +334,9 @@ def _score_encoder(
     from disco.evaluate import evaluate
     from disco.models.checkpoint import load_any_encoder
 
+    given = [flag for flag in ("factors", "factor_columns", "code_columns") if getattr(args, flag) is not None]
+    if given:
+        raise ConfigError(f"--{given[0].replace('_', '-')} goes with --codes, not --dataset; drop it")
     if not args.encoder:
         raise ConfigError("--dataset needs --encoder (TorchScript file, disco checkpoint or package.module:callable)")
     device = resolve_device(args.device)
