@@ -49,9 +49,11 @@ class DCIDefaults:
 
     num_train: int = 10000
     num_test: int = 5000
-    #: "hist" (histogram GBT with split-gain importances, ~13x faster) or "reference" (sklearn GradientBoostingClassifier,
-    #: disentanglement_lib exactly); see metrics/dci.py and scripts/bench_metrics.py for the agreement measurements.
-    method: str = "hist"
+    #: "exact" (sklearn's GradientBoostingClassifier() re-implemented in NumPy, metrics/_gbt.py: the reference's D, C
+    #: and I to within 0.003, its own tie-breaking noise, ~7x faster), "reference" (sklearn GradientBoostingClassifier,
+    #: disentanglement_lib exactly) or "hist" (histogram GBT with split-gain importances: faster still, but off by up to
+    #: 0.05 on ordinary codes and more on collapsed units); see metrics/dci.py and scripts/bench_dci_agreement.py.
+    method: str = "exact"
     #: OpenMP threads of each tree ensemble (None: the process default); see metrics/dci.py.
     threads: int | None = 1
     #: Processes fitting the per-factor classifiers (see :data:`N_JOBS`).
@@ -149,3 +151,60 @@ PROBES = ProbeDefaults()
 ACTIVITY = ActivityDefaults()
 MODULARITY = ModularityDefaults()
 UNSUPERVISED = UnsupervisedDefaults()
+
+
+@dataclass(frozen=True)
+class UDRDefaults:
+    """Unsupervised Disentanglement Ranking (Duan et al. 2020) as disentanglement_lib ``udr/metrics/udr.py``."""
+
+    #: "spearman" (UDR_S: |Spearman correlation|) or "lasso" (UDR_L: |Lasso weights|; disentanglement_lib's default).
+    method: str = "spearman"
+    #: Regularisation of the Lasso similarity (disentanglement_lib's ``alpha``).
+    lasso_alpha: float = 0.1
+    #: A latent is informative when its given per-dimension KL exceeds this (disentanglement_lib's filter).
+    kl_threshold: float = 0.01
+    #: Without KL: informative when its variance over the inputs exceeds this fraction of the model's largest one.
+    var_threshold: float = 0.01
+    #: Rows drawn (the same rows for every model); None: all. disentanglement_lib's configs encode 1000 points.
+    num_samples: int | None = None
+    #: "dlib" (mean of the per-column and per-row means) or "paper" (both sums over d_a + d_b); see metrics/udr.py.
+    weighting: str = "dlib"
+
+
+@dataclass(frozen=True)
+class ConsistencyDefaults:
+    """Cross-seed consistency: held-out R² of maps between two runs' codes (metrics/consistency.py)."""
+
+    #: Rows fitting the maps and rows scoring them; None for both: a seeded half/half split of all rows.
+    num_train: int | None = 5000
+    num_test: int | None = 5000
+
+
+UDR = UDRDefaults()
+CONSISTENCY = ConsistencyDefaults()
+
+
+@dataclass(frozen=True)
+class DCIESDefaults:
+    """Explicitness and size of DCI-ES (Eastwood et al. 2023); see metrics/dci_es.py."""
+
+    num_train: int = 10000
+    num_test: int = 5000
+    #: Probe capacities: maximum depths of the random-forest probes, every depth from 1 to 32 (the range of the
+    #: authors' random-forest probes), on a linear capacity axis.
+    capacities: tuple[int, ...] = tuple(range(1, 33))
+    #: Trees of each random-forest probe.
+    num_trees: int = 25
+    #: Features tried at each split (sklearn's ``max_features``); None: all of them (bagged trees).
+    max_features: str | float | None = None
+    #: "cross_entropy" (test log-loss) or "error" (test 0-1 loss, the authors' 1 - accuracy).
+    loss: str = "cross_entropy"
+    #: The lowest achievable loss l*, in units of the baseline loss (0: the factor is a function of the observation).
+    lowest_loss: float = 0.0
+    #: OpenMP/BLAS threads of each fit (None: the process default).
+    threads: int | None = 1
+    #: Processes fitting the per-factor probes (see :data:`N_JOBS`).
+    n_jobs: int = N_JOBS
+
+
+DCI_ES = DCIESDefaults()
