@@ -9,6 +9,8 @@ Examples::
     disco-metrics --codes codes.npy --factors factors.npy --metrics mig --out reports/npy
     disco-metrics --codes codes.csv --factor-columns shape,scale --metrics mig,sap --out reports/csv
     disco-metrics --codes codes.npy --metrics all --out reports/unlabelled
+    disco-metrics --dataset dsprites --encoder seed0.pt --encoder seed1.pt --encoder seed2.pt --metrics all --out r/udr
+    disco-metrics --codes seed0.npy --codes seed1.npy --metrics consistency --out reports/consistency
 
 An encoder is a TorchScript file (``torch.jit.load``: no Python is unpickled or imported), a disco checkpoint
 (``torch.load(weights_only=True)``, rebuilt from its stored architecture), or ``package.module:callable`` (the only way
@@ -16,7 +18,11 @@ user code is imported). Metric scores follow disentanglement_lib (Locatello et a
 
 Observational metrics score rows of the held-out test split (the split training uses; ``--split all`` on small
 replicas whose test split is smaller than a protocol's 10,000 samples, or lower ``--num-train``); interventional ones
-(FactorVAE, BetaVAE, the activity matrix) encode grid points of the whole dataset.
+(FactorVAE, BetaVAE, OMES, the activity matrix) encode grid points of the whole dataset.
+
+Several runs (``--encoder`` or ``--codes`` given more than once) are compared with the cross-run metrics
+(:data:`metrics.suite.CROSS_RUN`: UDR, cross-seed consistency), which need no ground truth: every encoder encodes the
+same rows of the split, every codes file must hold the same inputs in the same order.
 """
 
 from __future__ import annotations
@@ -60,12 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src.add_argument(
         "--codes",
-        help="score precomputed codes: .npz with codes (N, D) [, factors (N, K), factor_names]; .npy codes (with "
+        action="append",
+        help="repeat it to compare runs (udr, consistency). "
+        + "score precomputed codes: .npz with codes (N, D) [, factors (N, K), factor_names]; .npy codes (with "
         "--factors); or .csv/.tsv/.txt with a header row (with --factor-columns). Without factors only the "
         "codes-only metrics (unsupervised, activity) apply",
     )
     p.add_argument(
-        "--encoder", help="TorchScript file, disco .ckpt checkpoint, or package.module:callable (with --dataset)"
+        "--encoder",
+        action="append",
+        help="TorchScript file, disco .ckpt checkpoint, or package.module:callable (with --dataset); repeat it to "
+        "compare runs (udr, consistency)",
     )
     p.add_argument("--factors", help="with .npy --codes: .npy of factors (N, K) or (N,), one row per code row")
     p.add_argument(
@@ -141,9 +152,9 @@ def parse_metrics(text: str) -> list[str]:
     """Metric names from ``"mig,dci"`` or ``"all"`` (every known name; what applies is decided once the data is
     known, :func:`disco.evaluate_augment.plan_metrics`), checked against the known names."""
     from disco.evaluate_augment import AUGMENTATION_ACTIVITY
-    from metrics.suite import AVAILABLE
+    from metrics.suite import AVAILABLE, CROSS_RUN
 
-    known = (*AVAILABLE, AUGMENTATION_ACTIVITY)
+    known = (*AVAILABLE, AUGMENTATION_ACTIVITY, *CROSS_RUN)
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
         return list(known)
@@ -209,6 +220,9 @@ _METRIC_FUNCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "modularity": (("metrics.modularity", "modularity"),),
     "explicitness": (("metrics.modularity", "explicitness"),),
     "unsupervised": (("metrics.unsupervised", "unsupervised"),),
+    "dci_es": (("metrics.dci_es", "dci_es"),),
+    "udr": (("metrics.udr", "udr"),),
+    "consistency": (("metrics.consistency", "consistency_matrix"),),
 }
 _NOT_SETTINGS = {"seed", "subspaces", "factor_names", "pairs", "variance_codes"}
 
@@ -393,6 +407,116 @@ def _score_encoder(
     return results, meta, list(data.factors.names)
 
 
+def _single_run(args: argparse.Namespace, names: list[str]) -> None:
+    """One run: unwrap the repeatable --codes/--encoder; a cross-run metric asked for by name is refused."""
+    from metrics.suite import CROSS_RUN
+
+    args.codes = args.codes[0] if args.codes else None
+    args.encoder = args.encoder[0] if args.encoder else None
+    if args.metrics.strip() != "all":
+        cross = [n for n in names if n in CROSS_RUN]
+        if cross:
+            raise ConfigError(
+                f"{', '.join(cross)} compare(s) several runs; pass --encoder (or --codes) two or more times"
+            )
+
+
+def _cross_run_names(args: argparse.Namespace, names: list[str]) -> list[str]:
+    """The cross-run metrics to run on several runs (``all``: every one); any other metric is refused."""
+    from metrics.suite import CROSS_RUN
+
+    if args.metrics.strip() == "all":
+        return list(CROSS_RUN)
+    single = [n for n in names if n not in CROSS_RUN]
+    if single:
+        raise ConfigError(
+            f"with several runs only {', '.join(CROSS_RUN)} apply, not {', '.join(single)}; "
+            "score each run with its own disco-metrics call"
+        )
+    return names
+
+
+def _score_runs(
+    args: argparse.Namespace, names: list[str], overrides: dict[str, dict[str, Any]]
+) -> tuple[dict[str, MetricResult], dict[str, Any], list[str]]:
+    """Compare several runs: codes files holding the same inputs, or encoders encoding the same rows of the split.
+    Everything is checked (flags, files, encoders) before anything is encoded."""
+    from metrics.suite import run_cross_run
+
+    names = _cross_run_names(args, names)
+    if args.factors is not None:
+        raise ConfigError("--factors has no effect when comparing runs (udr, consistency need no ground truth)")
+    if args.codes:
+        if args.encoder:
+            raise ConfigError("--encoder has no effect with --codes; pass --dataset to encode images")
+        from disco.codes_io import code_source, read_codes
+
+        sources = [
+            code_source(path, factors=None, factor_columns=args.factor_columns, code_columns=args.code_columns)
+            for path in args.codes
+        ]
+        tables = [read_codes(source) for source in sources]
+        codes = [table.codes for table in tables]
+        for path, arr in zip(args.codes[1:], codes[1:], strict=True):
+            if arr.shape[0] != codes[0].shape[0]:
+                raise DataError(
+                    f"{path} has {arr.shape[0]} rows but {args.codes[0]} has {codes[0].shape[0]}; "
+                    "every run must encode the same inputs in the same order"
+                )
+        meta: dict[str, Any] = {"codes": list(args.codes), "runs": len(codes)}
+        counts: dict[str, Any] = {"observational_samples": int(codes[0].shape[0])}
+    else:
+        codes, meta, counts = _encode_runs(args)
+    results = run_cross_run(names, codes, seed=args.seed, overrides=_only(overrides, names))
+    meta["samples"] = counts
+    meta["code_dims"] = [int(c.shape[1]) for c in codes]
+    return results, meta, []
+
+
+def _encode_runs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """Codes of the same rows of ``--split`` under every ``--encoder`` (``--max-samples`` rows, default 10000)."""
+    from disco.data.datasets import load_dataset
+    from disco.evaluate import Representer, select_rows
+    from disco.models.checkpoint import load_any_encoder
+
+    device = resolve_device(args.device)
+    loaded = [load_any_encoder(path, map_location=device) for path in args.encoder]
+    data = load_dataset(args.dataset)
+    limit = 10000 if args.max_samples is None else (args.max_samples or None)
+    seeds = sorted({int(enc.info.get("split_seed", 0)) for enc in loaded})
+    if args.split_seed is None and len(seeds) > 1:
+        raise ConfigError(f"the encoders were trained with different split seeds {seeds}; pass --split-seed")
+    split_seed = args.split_seed if args.split_seed is not None else seeds[0]
+    rows = select_rows(len(data.images), args.split, split_seed, limit=limit, sample_seed=args.seed)
+    codes, seconds = [], 0.0
+    for path, enc in zip(args.encoder, loaded, strict=True):
+        module = enc.module.to(device).eval()
+        if not args.no_optimize:
+            module = prepare_encoder(module, probe_shape=tuple(data.images.shape[1:]))
+        represent = Representer(module, data, batch_size=args.batch_size, progress=not args.no_progress)
+        try:
+            codes.append(represent.encode_rows(rows, desc=f"encoding {path}"))
+            seconds += represent.seconds
+        finally:
+            represent.close()
+    meta = {
+        "dataset": str(args.dataset),
+        "dataset_name": data.name,
+        "encoders": [enc.description for enc in loaded],
+        "supervision": [enc.info.get("supervision", "unknown (not a disco checkpoint)") for enc in loaded],
+        "runs": len(loaded),
+        "device": str(device),
+        "split": args.split,
+    }
+    counts = {
+        "split": args.split,
+        "split_seed": split_seed,
+        "observational_samples": int(rows.size),
+        "encoding_seconds": round(seconds, 3),
+    }
+    return codes, meta, counts
+
+
 def _only(overrides: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
     """The overrides of the metrics that run (``--metrics all`` may skip some)."""
     return {k: v for k, v in overrides.items() if k in names}
@@ -410,12 +534,21 @@ def run(argv: Sequence[str] | None = None) -> int:
     names = parse_metrics(args.metrics)
     overrides = parse_overrides(args.set, names, args.num_train, args.num_test)
     try:
-        if args.codes:
-            results, meta, factor_names = _score_codes_file(args, names, overrides)
+        if len(args.codes or args.encoder or []) > 1:
+            results, meta, factor_names = _score_runs(args, names, overrides)
         else:
-            results, meta, factor_names = _score_encoder(args, names, overrides)
+            _single_run(args, names)
+            if args.codes:
+                results, meta, factor_names = _score_codes_file(args, names, overrides)
+            else:
+                results, meta, factor_names = _score_encoder(args, names, overrides)
     except MetricError as err:
         raise ConfigError(str(err).strip().splitlines()[0]) from err
+    if args.metrics.strip() == "all" and "runs" not in meta:
+        from metrics.suite import CROSS_RUN
+
+        why = "compares several runs; pass --encoder (or --codes) two or more times"
+        meta.setdefault("skipped", {}).update({name: why for name in CROSS_RUN})
     for name, why in meta.get("skipped", {}).items():
         print(f"skipped {name}: {why}", file=sys.stderr)
     meta.update(

@@ -12,27 +12,52 @@ form the column of the importance matrix ``R`` (codes x factors). With ``P_ij = 
 
 Methods (how the importance matrix is estimated):
 
-* ``"reference"`` — ``sklearn.ensemble.GradientBoostingClassifier()`` with its default settings (100 stages of depth-3
-  trees, learning rate 0.1) and its impurity-based (MDI) ``feature_importances_``: disentanglement_lib exactly. It fits
-  one tree per class per stage with exact splits, which costs minutes for 32- and 40-class factors at 10000 samples.
+* ``"exact"`` (the default) — :class:`metrics._gbt.GradientBoostingExact`: scikit-learn's
+  ``GradientBoostingClassifier()`` at its defaults re-implemented in NumPy, rule by rule (float32 codes, scikit-learn's
+  1e-7 tie threshold between sorted values, squared-error splits with midpoint thresholds, class-prior start, Newton
+  leaf values, MDI importances, argmax predictions), but with its histograms, bounds and level-wise growth of all the
+  trees of a stage at once instead of one sort per node and feature. It grows the same trees as the reference except
+  where two splits of a node tie (equal criteria: frequent at the first stage, whose gradients take two values, and in
+  small nodes), which scikit-learn breaks by a random feature order and by rounding and this implementation by a
+  seeded random feature order (``seed``); see :mod:`metrics._gbt`.
+* ``"reference"`` — ``sklearn.ensemble.GradientBoostingClassifier(random_state=seed)`` with its default settings (100
+  stages of depth-3 trees, learning rate 0.1) and its impurity-based (MDI) ``feature_importances_``: disentanglement_lib
+  exactly (which passes no random state: its tie-breaking is not reproducible). It sorts every node's samples for every
+  feature, which costs minutes for 32- and 40-class factors at 10000 samples.
 * ``"hist"`` — ``HistGradientBoostingClassifier`` with the same ensemble shape (100 iterations, learning rate 0.1,
-  depth-3 trees, one sample per leaf allowed, no early stopping) on 255-bin histograms. Its importances are the
-  total split gain per feature, normalised to sum to one per factor: the loss-reduction analogue of the reference's
-  impurity decrease summed over all splits (the "gain" importance of XGBoost/LightGBM). This reads the fitted trees'
-  split records (``_predictors``), which scikit-learn has kept stable since 0.21.
+  depth-3 trees, one sample per leaf allowed, no early stopping) on 255-bin histograms, with the total split gain per
+  feature as importance (the loss-reduction analogue of the reference's impurity decrease, the "gain" importance of
+  XGBoost/LightGBM; read from the fitted trees' ``_predictors``, stable since scikit-learn 0.21). Kept for comparison:
+  it bins by rank, so it splits dimensions whose values scikit-learn counts as ties (collapsed units), and its
+  Newton-gain splits and gain importances differ from the reference's.
 
-The default (and the suite's) is ``"hist"``. Measured against ``"reference"`` on the dSprites factors (3, 6, 40, 32,
-32 classes; 2000 training and 5000 test samples) for three synthetic codes (hist / reference):
+Agreement with ``"reference"`` (scripts/bench_dci_agreement.py: 10000 training and 5000 test rows drawn from the
+dSprites factor grid (3, 6, 40, 32, 32 classes; colour dropped) and the 3D Shapes grid (10, 10, 10, 8, 4, 15); codes:
+factor classes as dimensions, a random linear mix, orientation as (cos, sin), pure noise, every second factor's
+dimension shrunk to a standard deviation of 1e-6 ("near-collapsed") or 1e-4 ("mild"), one exactly constant dimension;
+|differences| of D, C and the test accuracy I, the largest over both grids):
 
-* disentangled: D 0.679 / 0.691, C 0.640 / 0.647, I 0.626 / 0.640 (35.7 s / 465 s);
-* mixed:        D 0.233 / 0.247, C 0.202 / 0.215, I 0.386 / 0.368 (75 s / 339 s);
-* entangled:    D 0.214 / 0.206, C 0.177 / 0.171, I 0.406 / 0.386 (70 s / 772 s),
+=================  =========================  =========================
+code               exact: dD / dC / dI        hist: dD / dC / dI
+=================  =========================  =========================
+perfect            0      / 0      / 0        0      / 0      / 0
+mixed              0.0007 / 0.0004 / 0.0017   0.0070 / 0.0094 / 0.0168
+angle (cos, sin)   0.0003 / 0.0003 / 0.0013   0.0244 / 0.0233 / 0.0042
+noise              0.0000 / 0.0001 / 0.0014   0.0009 / 0.0007 / 0.0009
+near-collapsed     0.0017 / 0.0016 / 0.0026   0.4343 / 0.2719 / 0.2715
+mild               MILD_EXACT                 MILD_HIST
+constant unit      0.0017 / 0.0014 / 0.0006   0.0490 / 0.0412 / 0.0031
+=================  =========================  =========================
 
-i.e. D and C within 0.014 and the same ranking at 5 to 13 times less time (a 2-core machine shared with other jobs).
-The reference GBT needs 2.5 to 4 minutes per 32- or 40-class factor at 10000 samples there.
+i.e. at most 0.0026 for ``"exact"`` (and 0.0017 for D and C), the size of the reference's own tie-breaking: the
+reference with ``random_state=1`` instead of 0 moved by up to 0.0023 / 0.0014 / 0.0013 on the 3D Shapes codes.
 
-The classifiers run with ``threads`` OpenMP threads (default 1, ``None`` leaves the process setting): on a busy 2-core
-machine two threads made the hist GBT of a 40-class factor several times slower than one (over 4 minutes vs 39 s).
+Cost of DCI at the defaults (dSprites factors, a 10-dimensional code, 10000/5000; a 2-core machine shared with other
+jobs): TIMING.
+
+The classifiers run with ``threads`` OpenMP/BLAS threads (default 1, ``None`` leaves the process setting; the exact
+GBT's NumPy and SciPy operations are single-threaded either way): on a busy 2-core machine two threads made the hist
+GBT of a 40-class factor several times slower than one (over 4 minutes vs 39 s).
 Predictions (train and test accuracies) run under the same limit; they used to run outside it, where sklearn's
 predict opened an OpenMP region of all cores for each of the thousands of trees: with the process default of two
 threads on a busy 2-core machine the whole DCI took 176-277 s of CPU, single-threaded it takes 16-17 s (same machine,
@@ -44,6 +69,11 @@ free cores; where other jobs saturate the cores it gains nothing (measured with 
 23.7 s with ``n_jobs=1`` vs 34.9 s with 2; in another run the three large factors took 21.4 vs 22.5 s of CPU and
 20.2 vs 21.4 s of wall time, i.e. both got one core's worth of share), so pass ``n_jobs=1`` on a crowded machine.
 scripts/bench_metrics.py prints the ratio.
+
+Cost of the exact GBT (a 40-class factor, 10000 training rows, 10 codes): about 2.5 ms per tree, 4000 trees; the
+time goes to the per-level histograms and node statistics (vectorised over the 40 trees of a stage) and to scanning the
+runs whose bound reaches the best split (some 5% of all positions). The training rows' predictions come from the fit;
+the test rows walk the stored trees stage by stage (another ~0.5 s).
 
 Cost of the hist GBT at the defaults (10000 training rows, 10 codes; profiled single-threaded, a 40-class factor):
 the tree growing is Python-heavy (4000 depth-3 trees, ~1.5 ms each), and predicting the 15000 train and test rows
@@ -66,11 +96,12 @@ from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingCla
 
 from metrics import defaults
 from metrics._checks import check_codes_factors, require_samples
+from metrics._gbt import GradientBoostingExact
 from metrics._parallel import run_tasks
 from metrics.sampling import split_indices
 from metrics.types import MetricError, MetricResult
 
-METHODS = ("hist", "reference")
+METHODS = ("exact", "hist", "reference")
 
 #: Offset added before the entropy, as disentanglement_lib does (keeps an all-zero row finite).
 _EPS = 1e-11
@@ -134,8 +165,11 @@ def _hist_gain_importances(model: HistGradientBoostingClassifier, num_features: 
 
 def fit_factor_classifier(
     x_train: np.ndarray, y_train: np.ndarray, method: str, seed: int
-) -> tuple[GradientBoostingClassifier | HistGradientBoostingClassifier, np.ndarray]:
-    """Fit one factor's classifier with ``method`` ("reference" or "hist"); return it and its feature importances."""
+) -> tuple[GradientBoostingClassifier | HistGradientBoostingClassifier | GradientBoostingExact, np.ndarray]:
+    """Fit one factor's classifier with ``method`` (see :data:`METHODS`); return it and its feature importances."""
+    if method == "exact":
+        exact = GradientBoostingExact(random_state=seed).fit(x_train, y_train)
+        return exact, np.abs(exact.feature_importances_)
     if method == "reference":
         gbt = GradientBoostingClassifier(random_state=seed).fit(x_train, y_train)
         return gbt, np.abs(gbt.feature_importances_)
@@ -183,9 +217,15 @@ def _fit_and_score(
 ) -> tuple[np.ndarray, float, float]:
     """One factor's importances and train/test accuracies (a task of :func:`metrics._parallel.run_tasks`).
 
-    Train and test rows are predicted in one pass (per-tree overhead once), with :func:`hist_predict` for ``"hist"``.
+    ``"exact"``: the training rows' raw predictions come from the fit (the leaves and the sums that scikit-learn's
+    ``predict`` would reproduce), the test rows walk the stored trees. Otherwise train and test rows are predicted in
+    one pass (per-tree overhead once), with :func:`hist_predict` for ``"hist"``.
     """
     model, importances = fit_factor_classifier(x_train, y_train, method, seed)
+    if isinstance(model, GradientBoostingExact):
+        pred_train = model.predict_from_raw(model.train_raw_)
+        pred_test = model.predict(x_test)
+        return importances, float(np.mean(pred_train == y_train)), float(np.mean(pred_test == y_test))
     rows = np.concatenate([x_train, x_test])
     pred = hist_predict(model, rows) if isinstance(model, HistGradientBoostingClassifier) else model.predict(rows)
     n = x_train.shape[0]

@@ -27,7 +27,9 @@ import numpy as np
 from metrics import defaults
 from metrics.activity import active_units, activity_matrix
 from metrics.beta_vae import beta_vae_score
+from metrics.consistency import consistency_matrix
 from metrics.dci import dci
+from metrics.dci_es import dci_es
 from metrics.factor_vae import factor_vae_score
 from metrics.mig import mig, mig_continuous, mig_subspace
 from metrics.modularity import explicitness, modularity
@@ -35,6 +37,7 @@ from metrics.probes import probes
 from metrics.sampling import FactorSizes, check_factor_sizes, grid_index, sample_factors
 from metrics.sap import sap
 from metrics.types import MetricError, MetricResult, Representer
+from metrics.udr import udr
 from metrics.unsupervised import unsupervised
 
 AVAILABLE: tuple[str, ...] = (
@@ -44,6 +47,7 @@ AVAILABLE: tuple[str, ...] = (
     "activity",
     "probes",
     "dci",
+    "dci_es",
     "sap",
     "factor_vae",
     "beta_vae",
@@ -64,6 +68,7 @@ _FUNCTIONS: dict[str, Callable[..., MetricResult]] = {
     "mig_subspace": mig_subspace,
     "probes": probes,
     "dci": dci,
+    "dci_es": dci_es,
     "sap": sap,
     "modularity": modularity,
     "explicitness": explicitness,
@@ -71,6 +76,9 @@ _FUNCTIONS: dict[str, Callable[..., MetricResult]] = {
     "factor_vae": factor_vae_score,
     "beta_vae": beta_vae_score,
 }
+
+#: Metrics that compare several runs (models, seeds) encoded on the same inputs, without ground truth.
+CROSS_RUN: dict[str, Callable[..., MetricResult]] = {"udr": udr, "consistency": consistency_matrix}
 
 #: Protocol sample counts for the metrics whose functions default to "use every row given".
 _PROTOCOL_NUM_TRAIN: dict[str, int] = {
@@ -163,9 +171,10 @@ def observational_sample_size(names: Sequence[str], overrides: Mapping[str, Mapp
         if name in _PROTOCOL_NUM_TRAIN:
             num = o.get("num_train", _PROTOCOL_NUM_TRAIN[name])
             need = max(need, int(num) if num is not None else 0)
-        elif name in ("dci", "sap", "explicitness"):
+        elif name in ("dci", "dci_es", "sap", "explicitness"):
             train, test = {
                 "dci": (defaults.DCI.num_train, defaults.DCI.num_test),
+                "dci_es": (defaults.DCI_ES.num_train, defaults.DCI_ES.num_test),
                 "sap": (defaults.SAP.num_train, defaults.SAP.num_test),
                 "explicitness": (defaults.MODULARITY.num_train, defaults.MODULARITY.num_test),
             }[name]
@@ -297,4 +306,35 @@ def run_suite(
             f"encoder: {represent.rows_encoded} distinct grid points encoded for {represent.rows_requested} requested "
             f"in {represent.calls} calls"
         )
+    return results
+
+
+def run_cross_run(
+    names: Sequence[str],
+    codes: Sequence[np.ndarray],
+    *,
+    seed: int = defaults.SEED,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, MetricResult]:
+    """Run the cross-run metrics ``names`` (of :data:`CROSS_RUN`) on the codes of several runs of the same inputs.
+
+    ``codes``: one ``(N, D_m)`` array per run, row ``i`` of every array encoding the same input. ``overrides`` maps a
+    metric name to keyword arguments of its function. Each result's ``details["seconds"]`` holds its wall time."""
+    requested = list(dict.fromkeys(names))
+    unknown = [n for n in requested if n not in CROSS_RUN]
+    if unknown or not requested:
+        raise MetricError(
+            f"{', '.join(unknown) or 'no metric'}: with several runs only {', '.join(CROSS_RUN)} apply; "
+            "score each run on its own for the other metrics"
+        )
+    if len(codes) < 2:
+        raise MetricError(f"{', '.join(requested)} compare(s) runs: pass the codes of at least 2 runs")
+    over = overrides or {}
+    results: dict[str, MetricResult] = {}
+    for name in requested:
+        fn = CROSS_RUN[name]
+        start = time.perf_counter()
+        result = fn(list(codes), **_kwargs(name, fn, {"seed": seed}, over.get(name, {})))
+        result.details["seconds"] = time.perf_counter() - start
+        results[name] = result
     return results

@@ -99,7 +99,7 @@ def test_torchscript_end_to_end_matches_direct_suite(
     out = tmp_path / "report"
     names = ["mig", "dci", "activity", "probes"]
     args = ["--dataset", str(replica), "--encoder", str(torchscript), "--metrics", ",".join(names), "--split", "all"]
-    rc = main([*args, "--set", "activity.num_samples=300", "--out", str(out), *SMALL])
+    rc = main([*args, "--set", "activity.num_samples=300", "--out", str(out), "--no-optimize", *SMALL])
     stdout = capsys.readouterr().out
     assert rc == 0
     report = _json(out)
