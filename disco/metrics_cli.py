@@ -221,6 +221,8 @@ _METRIC_FUNCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "explicitness": (("metrics.modularity", "explicitness"),),
     "unsupervised": (("metrics.unsupervised", "unsupervised"),),
     "dci_es": (("metrics.dci_es", "dci_es"),),
+    "irs": (("metrics.irs", "irs"),),
+    "omes": (("metrics.omes", "omes"),),
     "udr": (("metrics.udr", "udr"),),
     "consistency": (("metrics.consistency", "consistency_matrix"),),
 }

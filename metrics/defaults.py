@@ -208,3 +208,34 @@ class DCIESDefaults:
 
 
 DCI_ES = DCIESDefaults()
+
+
+@dataclass(frozen=True)
+class IRSDefaults:
+    """Interventional Robustness Score (Suter et al. 2019) as disentanglement_lib ``irs.py``; see metrics/irs.py."""
+
+    num_train: int = 10000
+    #: Quantile of the within-group deviations (disentanglement_lib's default; 1.0 is the paper's maximum).
+    diff_quantile: float = 0.99
+    #: Equal-width bins of disentanglement_lib's histogram discretizer applied to the factor classes (None: none).
+    num_bins: int | None = 20
+
+
+@dataclass(frozen=True)
+class OMESDefaults:
+    """Overlap Multiple Encoding Scores (Dapueto et al. 2024) as the authors' ``omes.py``; see metrics/omes.py."""
+
+    #: Encoded samples the pairs are mined from: the authors' postprocessing encodes at least 15000 images.
+    num_train: int = 15000
+    #: At most this many pairs per factor (the authors' ``random_samples`` cap).
+    num_pairs: int = 100000
+    #: Weight of the overlap score; 1 - alpha weighs the multiple-encoding score.
+    alpha: float = 0.5
+    #: "avg" (association-weighted mean over latents) or "max" (best latent).
+    pooling: str = "avg"
+    #: Latents whose standard deviation over the sample is below this are inactive and dropped.
+    active_threshold: float = 0.05
+
+
+IRS = IRSDefaults()
+OMES = OMESDefaults()

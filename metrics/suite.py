@@ -31,8 +31,10 @@ from metrics.consistency import consistency_matrix
 from metrics.dci import dci
 from metrics.dci_es import dci_es
 from metrics.factor_vae import factor_vae_score
+from metrics.irs import irs
 from metrics.mig import mig, mig_continuous, mig_subspace
 from metrics.modularity import explicitness, modularity
+from metrics.omes import omes
 from metrics.probes import probes
 from metrics.sampling import FactorSizes, check_factor_sizes, grid_index, sample_factors
 from metrics.sap import sap
@@ -54,6 +56,8 @@ AVAILABLE: tuple[str, ...] = (
     "modularity",
     "explicitness",
     "unsupervised",
+    "irs",
+    "omes",
 )
 #: Metrics that need interventions (a representer and the factor sizes).
 INTERVENTIONAL: frozenset[str] = frozenset({"factor_vae", "beta_vae"})
@@ -73,6 +77,8 @@ _FUNCTIONS: dict[str, Callable[..., MetricResult]] = {
     "modularity": modularity,
     "explicitness": explicitness,
     "unsupervised": unsupervised,
+    "irs": irs,
+    "omes": omes,
     "factor_vae": factor_vae_score,
     "beta_vae": beta_vae_score,
 }
@@ -87,6 +93,8 @@ _PROTOCOL_NUM_TRAIN: dict[str, int] = {
     "mig_subspace": defaults.MIG.num_train,
     "modularity": defaults.MODULARITY.num_train,
     "unsupervised": defaults.UNSUPERVISED.num_train,
+    "irs": defaults.IRS.num_train,
+    "omes": defaults.OMES.num_train,
 }
 
 

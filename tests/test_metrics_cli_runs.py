@@ -104,8 +104,7 @@ def test_mismatched_rows_and_single_run_refusal(tmp_path: Path, capsys: pytest.C
     np.save(tmp_path / "b.npy", np.random.default_rng(2).normal(size=(12, 2)))
     out = tmp_path / "r"
     rc = main(
-        ["--codes", str(tmp_path / "a.npy"), "--codes", str(tmp_path / "b.npy"), "--metrics", "udr"]
-        + ["--out", str(out)]
+        ["--codes", str(tmp_path / "a.npy"), "--codes", str(tmp_path / "b.npy"), "--metrics", "udr", "--out", str(out)]
     )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "has 12 rows but" in err, err

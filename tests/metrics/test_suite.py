@@ -23,6 +23,8 @@ SMALL = {
     "activity": {"num_samples": 400},
     "dci": {"num_train": 400, "num_test": 200},
     "dci_es": {"num_train": 400, "num_test": 200, "capacities": (1, 2, 4), "num_trees": 3},
+    "irs": {"num_train": 600},
+    "omes": {"num_train": 600},
     "sap": {"num_train": 400, "num_test": 200},
     "explicitness": {"num_train": 400, "num_test": 200},
     "probes": {"num_train": (10, 100), "num_test": 300, "subspace_num_train": 300},
@@ -49,7 +51,7 @@ class Counting:
 def test_names_partition() -> None:
     assert set(AVAILABLE) == OBSERVATIONAL | INTERVENTIONAL
     assert INTERVENTIONAL == {"factor_vae", "beta_vae"}
-    assert len(AVAILABLE) == 13
+    assert len(AVAILABLE) == 15
 
 
 def test_caching_representer_encodes_each_point_once_and_is_exact() -> None:
