@@ -39,6 +39,7 @@ def plan_metrics(
     on_grid: bool,
     with_augmentation: bool,
     has_subspaces: bool = True,
+    continuous: bool = False,
     what: str = "metrics",
 ) -> tuple[list[str], dict[str, str]]:
     """The metrics to run and ``{skipped metric: why}``.
@@ -46,8 +47,9 @@ def plan_metrics(
     ``names`` empty (or ``["all"]``) means every metric that applies: ground-truth metrics need factor labels,
     interventional ones (and the activity matrix's interventions) a full factor grid, ``mig_subspace`` named subspaces;
     ``augmentation_activity`` is added for augmentation-trained runs and data without factors. An explicit list is
-    checked instead: an unknown name or one that cannot run on this data is one :class:`ConfigError` line."""
-    from metrics.suite import AVAILABLE, CODES_ONLY, INTERVENTIONAL
+    checked instead: an unknown name or one that cannot run on this data is one :class:`ConfigError` line.
+    ``continuous`` factors (real-valued) allow :data:`metrics.suite.CONTINUOUS_OK` only."""
+    from metrics.suite import AVAILABLE, CODES_ONLY, CONTINUOUS_OK, INTERVENTIONAL
 
     known = (*AVAILABLE, AUGMENTATION_ACTIVITY)
 
@@ -60,6 +62,8 @@ def plan_metrics(
             return "intervenes on factors and needs a dataset holding its full factor grid in order"
         if name == "mig_subspace" and not has_subspaces:
             return "needs named subspaces (a disco checkpoint or --subspaces)"
+        if continuous and name not in CONTINUOUS_OK:
+            return f"needs factor classes, and these factors are continuous (use {', '.join(sorted(CONTINUOUS_OK))})"
         return None
 
     if not names or names == ["all"]:

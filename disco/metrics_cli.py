@@ -182,7 +182,14 @@ def _yaml_mapping(text: str | None, flag: str) -> dict[str, Any] | None:
 
 
 def _plan(
-    args: argparse.Namespace, names: list[str], *, has_factors: bool, on_grid: bool, info: dict[str, Any], spec: Any
+    args: argparse.Namespace,
+    names: list[str],
+    *,
+    has_factors: bool,
+    on_grid: bool,
+    info: dict[str, Any],
+    spec: Any,
+    continuous: bool = False,
 ) -> tuple[list[str], dict[str, str]]:
     """What runs on these inputs (``--metrics all``: every metric that applies; an explicit one that cannot run is
     refused here, before any image is encoded)."""
@@ -194,6 +201,7 @@ def _plan(
         on_grid=on_grid,
         with_augmentation=info.get("supervision") == "augment",
         has_subspaces=spec is not None,
+        continuous=continuous,
         what="--metrics",
     )
 
@@ -320,12 +328,15 @@ def _score_codes_file(
                 f"{source.factors_hint()}, or ask for {', '.join(sorted(CODES_ONLY))} or all"
             )
     spec = SubspaceSpec.parse(args.subspaces) if args.subspaces else None
-    names, skipped = _plan(args, names, has_factors=source.has_factors, on_grid=False, info={}, spec=spec)
+    asked = names
+    names, skipped = _plan(args, asked, has_factors=source.has_factors, on_grid=False, info={}, spec=spec)
+    table = read_codes(source)
+    if table.continuous:  # known once the values are read: the metrics for real-valued factors only
+        names, skipped = _plan(args, asked, has_factors=True, on_grid=False, info={}, spec=spec, continuous=True)
     skipped = {k: why.replace("this dataset", source.path.name) for k, why in skipped.items()}
     if AUGMENTATION_ACTIVITY in names or AUGMENTATION_ACTIVITY in skipped:  # --metrics all
         names = [n for n in names if n != AUGMENTATION_ACTIVITY]
         skipped[AUGMENTATION_ACTIVITY] = "augments images, so it needs --dataset with --encoder, not --codes"
-    table = read_codes(source)
     results = score_codes(
         names,
         table.codes,

@@ -239,3 +239,30 @@ class OMESDefaults:
 
 IRS = IRSDefaults()
 OMES = OMESDefaults()
+
+
+@dataclass(frozen=True)
+class ContinuousDefaults:
+    """MIG, DCI and probes for real-valued factors (metrics/continuous.py)."""
+
+    num_train: int = 10000
+    num_test: int = 5000
+    #: Neighbours of the KSG estimator (Kraskov et al. 2004; sklearn's ``mutual_info_regression`` default).
+    n_neighbors: int = 3
+    #: Replace codes and factors by their normal scores (ranks) before the MI estimates: MIG then does not change
+    #: under strictly monotone maps of a code (metrics/continuous.py).
+    ranks: bool = True
+    #: MIG normaliser: "bins" (entropy of equal-frequency factor bins; Ross kNN MI) or "self" (KSG self-information).
+    mig_normalise: str = "bins"
+    #: Equal-frequency bins of each factor for the "bins" normaliser (disentanglement_lib's 20 bins).
+    mig_num_bins: int = 20
+    #: Ridge penalties searched by efficient leave-one-out cross-validation for the linear probe (standardised inputs).
+    ridge_alphas: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+    #: Hidden layer widths of the MLP probe (as ``ProbeDefaults.mlp_hidden``).
+    mlp_hidden: tuple[int, ...] = (256,)
+    mlp_max_iter: int = 200
+    #: Processes fitting the per-factor regressors (see :data:`N_JOBS`).
+    n_jobs: int = N_JOBS
+
+
+CONTINUOUS = ContinuousDefaults()

@@ -28,6 +28,7 @@ from metrics import defaults
 from metrics.activity import active_units, activity_matrix
 from metrics.beta_vae import beta_vae_score
 from metrics.consistency import consistency_matrix
+from metrics.continuous import dci_regression, is_continuous, mig_regression, probes_regression
 from metrics.dci import dci
 from metrics.dci_es import dci_es
 from metrics.factor_vae import factor_vae_score
@@ -82,6 +83,15 @@ _FUNCTIONS: dict[str, Callable[..., MetricResult]] = {
     "factor_vae": factor_vae_score,
     "beta_vae": beta_vae_score,
 }
+
+#: Metrics for real-valued factors (selected when the factors are continuous, :func:`metrics.continuous.is_continuous`):
+#: kNN (KSG) MIG, DCI with regression trees, regression probes; and the codes-only metrics.
+_CONTINUOUS_FUNCTIONS: dict[str, Callable[..., MetricResult]] = {
+    "mig": mig_regression,
+    "dci": dci_regression,
+    "probes": probes_regression,
+}
+CONTINUOUS_OK: frozenset[str] = frozenset(_CONTINUOUS_FUNCTIONS) | CODES_ONLY
 
 #: Metrics that compare several runs (models, seeds) encoded on the same inputs, without ground truth.
 CROSS_RUN: dict[str, Callable[..., MetricResult]] = {"udr": udr, "consistency": consistency_matrix}
@@ -242,6 +252,8 @@ def run_suite(
     Give either precomputed ``codes`` (N, D) and ``factors`` (N, K) (observational metrics only), or ``represent`` and
     ``factor_sizes`` (the suite draws and encodes the observational sample itself and runs the interventional metrics).
     The metrics of :data:`CODES_ONLY` also run on codes without factors (``factors=None``: data without ground truth).
+    Continuous factors (a float array with non-integer values) select the metrics for real-valued factors under the
+    same names (``mig``, ``dci``, ``probes``: :mod:`metrics.continuous`); the others need classes and are refused.
     ``subspace_factors`` ties subspaces to factors whose names differ (subspace -> factor or list of factors); by
     default a subspace ties to the factor of the same name.
     ``overrides`` maps a metric name to keyword arguments of its function (e.g. ``{"dci": {"method": "reference"}}``).
@@ -272,6 +284,16 @@ def run_suite(
     if factor_names is not None and factor_sizes is not None and len(factor_names) != len(factor_sizes):
         raise MetricError(f"got {len(factor_names)} factor names for {len(factor_sizes)} factors")
 
+    continuous = factors is not None and is_continuous(np.asarray(factors))
+    if continuous:
+        wrong = [n for n in requested if n not in CONTINUOUS_OK]
+        if wrong:
+            raise MetricError(
+                f"metric(s) {', '.join(wrong)} need factor classes, and these factors are continuous (non-integer); "
+                f"use {', '.join(sorted(CONTINUOUS_OK))}"
+            )
+    functions = {**_FUNCTIONS, **_CONTINUOUS_FUNCTIONS} if continuous else _FUNCTIONS
+
     rng = np.random.default_rng(seed)
     observational = [n for n in requested if n in OBSERVATIONAL]
     shared_codes = None if codes is None else np.asarray(codes)
@@ -301,10 +323,15 @@ def run_suite(
                 kwargs["variance_codes"] = shared_codes[:num_var]
             result = fn(represent, factor_sizes, **kwargs)
         else:
-            fn = _FUNCTIONS[name]
+            fn = functions[name]
             protocol = {"num_train": _PROTOCOL_NUM_TRAIN[name]} if name in _PROTOCOL_NUM_TRAIN else {}
             kwargs = _kwargs(name, fn, {**base, **protocol}, o)
-            result = fn(shared_codes, shared_factors, **kwargs)
+            labels = None if continuous and name in CODES_ONLY else shared_factors  # they read the codes alone
+            try:
+                result = fn(shared_codes, labels, **kwargs)
+            except MetricError as err:
+                message = str(err)
+                raise MetricError(message if name in message else f"{name}: {message}") from err
         seconds = time.perf_counter() - start
         result.details["seconds"] = seconds
         results[name] = result

@@ -411,3 +411,32 @@ def test_library_raises_typed_errors(tmp_path: Path, case: str) -> None:
     with pytest.raises((DataError, ConfigError), match=None) as info:
         load_codes_file(args[1], **_kwargs(args[2:]))
     assert match in str(info.value) and "\n" not in str(info.value)
+
+
+def test_cli_continuous_factors_select_the_regression_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from metrics.continuous import mig_regression
+
+    rng = np.random.default_rng(0)
+    f = rng.uniform(size=(600, 2))
+    z = np.column_stack([f[:, 1], f[:, 0], rng.normal(size=600)]) + 0.01 * rng.normal(size=(600, 3))
+    cols = [f[:, 0], f[:, 1], z[:, 0], z[:, 1], z[:, 2]]
+    path = _write_table(tmp_path / "c.csv", ["angle", "speed", "z0", "z1", "z2"], cols)
+    out = tmp_path / "r"
+    argv = ["--codes", str(path), "--factor-columns", "angle,speed", "--metrics", "all", "--num-train", "300"]
+    extra = ["--set", "unsupervised.num_train=600", "--set", "probes.num_train=300", "--set", "dci.num_train=300"]
+    assert main([*argv, "--num-test", "200", *extra, "--out", str(out)]) == 0
+    report = _report(out)
+    assert set(report["metrics"]) == {"mig", "dci", "probes", "unsupervised", "activity"}
+    assert "these factors are continuous" in report["skipped"]["sap"]
+    assert report["metrics"]["mig"]["settings"]["factors"] == "continuous"
+    direct = mig_regression(z, f, num_train=300)
+    assert report["metrics"]["mig"]["score"] == pytest.approx(direct.score, abs=1e-12)
+    assert report["metrics"]["mig"]["details"]["best_latent"] == [1, 0]
+    capsys.readouterr()
+    refused = tmp_path / "refused"
+    rc = main(["--codes", str(path), "--factor-columns", "angle,speed", "--metrics", "mig,sap", "--out", str(refused)])
+    _assert_clean_failure(
+        capsys, rc, refused, "asks for sap, which needs factor classes, and these factors are continuous"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from metrics.continuous import dci_regression, mig_regression
 from metrics.dci import dci
 from metrics.mig import mig
 from metrics.sampling import grid_index, sample_factors
@@ -146,3 +147,25 @@ def test_deterministic_for_a_seed() -> None:
         a[name].details.pop("seconds")
         b[name].details.pop("seconds")
         assert a[name].details == b[name].details
+
+
+def test_continuous_factors_select_the_regression_metrics() -> None:
+    rng = np.random.default_rng(0)
+    factors = rng.uniform(size=(700, 3))
+    codes = np.column_stack([factors, rng.normal(size=700)]) + 0.01 * rng.normal(size=(700, 4))
+    small = {"mig": {"num_train": 500}, "dci": {"num_train": 400, "num_test": 300}, "unsupervised": {"num_train": 700}}
+    results = run_suite(["mig", "dci", "unsupervised"], codes=codes, factors=factors, overrides=small)
+    direct = {
+        "mig": mig_regression(codes, factors, num_train=500),
+        "dci": dci_regression(codes, factors, num_train=400, num_test=300),
+    }
+    for name, ref in direct.items():
+        assert results[name].settings["factors"] == "continuous"
+        assert results[name].score == ref.score
+    assert results["mig"].score > 0.8  # noise of 1% of the range: ~0.88 at any N (metrics/continuous.py)
+    # integer-valued floats are classes, not continuous factors: the discrete MIG runs
+    classes = rng.integers(0, 4, size=(700, 2)).astype(np.float64)
+    discrete = run_suite(["mig"], codes=codes[:, :2], factors=classes, overrides={"mig": {"num_train": 700}})
+    assert "factors" not in discrete["mig"].settings
+    with pytest.raises(MetricError, match="sap need factor classes, and these factors are continuous"):
+        run_suite(["mig", "sap"], codes=codes, factors=factors)
