@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from disco.data.datasets import GroundTruthData
+from disco.data.domains import Domain
 from disco.errors import ConfigError, DataError, EncoderError
 from disco.models.subspaces import SubspaceSpec
 from metrics.types import MetricResult
@@ -130,12 +131,19 @@ class Representer:
     """
 
     def __init__(
-        self, encoder: nn.Module, data: GroundTruthData, *, batch_size: int | None = None, progress: bool = False
+        self,
+        encoder: nn.Module,
+        data: GroundTruthData,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        domain: Domain | None = None,
     ) -> None:
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"batch size {batch_size} must be >= 1")
         self.encoder = encoder
         self.data = data
+        self.domain = domain
         self.device = module_device(encoder)
         self.batch_size = int(batch_size) if batch_size is not None else default_batch_size(self.device)
         self.calls = 0
@@ -168,7 +176,7 @@ class Representer:
         bar = self._progress_bar(desc, len(rows_t))
         for start in range(0, len(rows_t), self.batch_size):
             idx = rows_t[start : start + self.batch_size]
-            out.append(self.encode_images(images[idx.to(images.device)]))
+            out.append(self.encode_images(images[idx.to(images.device)], keys=idx))
             if bar is not None:
                 bar.update(len(idx))
         if desc != _GRID_DESC:
@@ -179,12 +187,19 @@ class Representer:
         check_codes(codes, allow_constant=True)
         return codes
 
-    def encode_images(self, images: torch.Tensor) -> np.ndarray:
-        """Codes of one batch of images: uint8 (0..255) or float in [0, 1], shape (B, C, H, W)."""
+    def encode_images(self, images: torch.Tensor, keys: torch.Tensor | None = None) -> np.ndarray:
+        """Codes of one batch of images: uint8 (0..255) or float in [0, 1], shape (B, C, H, W). With a ``domain``
+        the images are its shifted renders, keyed by their dataset rows ``keys``."""
         start = time.perf_counter()
         with torch.inference_mode():
             x = images.to(self.device, non_blocking=True)
             x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+            if self.domain is not None:
+                if keys is None:
+                    raise ConfigError(
+                        f"domain {self.domain.name!r} renders dataset rows; encode rows, not loose images"
+                    )
+                x = self.domain(x, keys.to(self.device))
             try:
                 output = self.encoder(x)
             except Exception as err:  # any failure inside user code becomes one clear line
@@ -382,6 +397,7 @@ def evaluate(
     subspace_factors: Mapping[str, Sequence[str]] | None = None,
     augment: Mapping[str, Any] | None = None,
     augment_pairs: int = 1000,
+    domain: Domain | None = None,
 ) -> tuple[dict[str, MetricResult], dict[str, Any]]:
     """Score ``encoder`` (already on its device, in eval mode) on ``data`` with the named metrics.
 
@@ -393,8 +409,13 @@ def evaluate(
 
     Data without factors allows the codes-only metrics; ``augmentation_activity`` (see
     :mod:`disco.evaluate_augment`) encodes ``augment_pairs`` view pairs per augmentation of the ``augment`` config.
+    ``domain`` (:mod:`disco.data.domains`) scores the dataset as rendered under that domain shift (every metric but
+    ``augmentation_activity``, whose views are not dataset rows).
     """
     from metrics.suite import INTERVENTIONAL, observational_sample_size
+
+    if domain is not None and "augmentation_activity" in metric_names:
+        raise ConfigError(f"augmentation_activity cannot run under domain {domain.name!r}; drop one of them")
 
     needs = [n for n in metric_names if n in INTERVENTIONAL]
     if needs and not data.on_grid:
@@ -408,7 +429,7 @@ def evaluate(
         limit = max_samples if max_samples > 0 else None
     split_size = select_rows(len(data.images), split, split_seed).size
     rows = select_rows(len(data.images), split, split_seed, limit=limit, sample_seed=seed)
-    represent = Representer(encoder, data, batch_size=batch_size, progress=progress)
+    represent = Representer(encoder, data, batch_size=batch_size, progress=progress, domain=domain)
     try:
         codes = represent.encode_rows(rows, desc=f"encoding {split}")
         results = score_rows(

@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML augmenter config for augmentation_activity, e.g. '{factors: {orientation: rotation}}' "
         "(default: the checkpoint's data.augment, else rotation/translation/zoom)",
     )
+    p.add_argument(
+        "--domain",
+        help="score the dataset rendered under a domain shift: color, noisy, texture (dSprites variants) or shift "
+        "(blur, colour cast, noise); images become RGB",
+    )
+    p.add_argument("--domain-seed", type=int, default=0, help="seed of the domain's per-image draws (default 0)")
     p.add_argument("--wandb", action="store_true", help="also log to W&B (offline unless you are logged in)")
     p.add_argument("--wandb-project", default="disco", help="W&B project (default disco)")
     p.add_argument("--wandb-name", help="W&B run name")
@@ -366,11 +372,19 @@ def _score_encoder(
         raise ConfigError(f"--{given[0].replace('_', '-')} goes with --codes, not --dataset; drop it")
     if not args.encoder:
         raise ConfigError("--dataset needs --encoder (TorchScript file, disco checkpoint or package.module:callable)")
+    domain = _domain(args)
     device = resolve_device(args.device)
     loaded = load_any_encoder(args.encoder, map_location=device)
     spec = SubspaceSpec.parse(args.subspaces) if args.subspaces else loaded.subspaces
     data = load_dataset(args.dataset)
     names, skipped = _plan(args, names, has_factors=data.has_factors, on_grid=data.on_grid, info=loaded.info, spec=spec)
+    if domain is not None and "augmentation_activity" in names:
+        if args.metrics.strip() != "all":
+            raise ConfigError(f"augmentation_activity cannot run under --domain {domain.name}; drop one of them")
+        names = [n for n in names if n != "augmentation_activity"]
+        skipped["augmentation_activity"] = (
+            f"its augmented views are not dataset rows, so --domain {domain.name} cannot render them"
+        )
     augment = _yaml_mapping(args.augment, "--augment") or loaded.info.get("augment") or default_augment()
     factor_map = _yaml_mapping(args.factor_map, "--factor-map") or loaded.info.get("factor_map") or {}
     ties = subspace_factor_map(spec, tuple(data.factors.names), factor_map)
@@ -380,7 +394,7 @@ def _score_encoder(
         augmenter_from_config(augment, seed=0)  # a bad --augment fails before encoding
     encoder = loaded.module.to(device).eval()
     if not args.no_optimize:
-        encoder = prepare_encoder(encoder, probe_shape=tuple(data.images.shape[1:]))
+        encoder = prepare_encoder(encoder, probe_shape=_input_shape(data, domain))
     split_seed = args.split_seed if args.split_seed is not None else int(loaded.info.get("split_seed", 0))
     results, counts = evaluate(
         encoder,
@@ -396,6 +410,7 @@ def _score_encoder(
         progress=not args.no_progress,
         subspace_factors=ties,
         augment=augment,
+        domain=domain,
     )
     meta = {
         "dataset": str(args.dataset),
@@ -414,6 +429,7 @@ def _score_encoder(
         "supervision": loaded.info.get("supervision", "unknown (not a disco checkpoint)"),
         "factor_map": ties,
         "skipped": skipped,
+        "domain": None if domain is None else {"name": domain.name, "seed": domain.seed},
     }
     if "augmentation_activity" in names:
         meta["augment"] = augment
@@ -492,6 +508,7 @@ def _encode_runs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any], d
     from disco.evaluate import Representer, select_rows
     from disco.models.checkpoint import load_any_encoder
 
+    domain = _domain(args)
     device = resolve_device(args.device)
     loaded = [load_any_encoder(path, map_location=device) for path in args.encoder]
     data = load_dataset(args.dataset)
@@ -505,8 +522,8 @@ def _encode_runs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any], d
     for path, enc in zip(args.encoder, loaded, strict=True):
         module = enc.module.to(device).eval()
         if not args.no_optimize:
-            module = prepare_encoder(module, probe_shape=tuple(data.images.shape[1:]))
-        represent = Representer(module, data, batch_size=args.batch_size, progress=not args.no_progress)
+            module = prepare_encoder(module, probe_shape=_input_shape(data, domain))
+        represent = Representer(module, data, batch_size=args.batch_size, progress=not args.no_progress, domain=domain)
         try:
             codes.append(represent.encode_rows(rows, desc=f"encoding {path}"))
             seconds += represent.seconds
@@ -518,6 +535,7 @@ def _encode_runs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any], d
         "encoders": [enc.description for enc in loaded],
         "supervision": [enc.info.get("supervision", "unknown (not a disco checkpoint)") for enc in loaded],
         "runs": len(loaded),
+        "domain": None if domain is None else {"name": domain.name, "seed": domain.seed},
         "device": str(device),
         "split": args.split,
     }
@@ -528,6 +546,24 @@ def _encode_runs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any], d
         "encoding_seconds": round(seconds, 3),
     }
     return codes, meta, counts
+
+
+def _domain(args: argparse.Namespace) -> Any:
+    """The ``--domain`` shift (checked before anything is loaded), or None."""
+    if args.domain is None:
+        return None
+    from disco.data.domains import make_domain
+
+    try:
+        return make_domain(args.domain, seed=args.domain_seed)
+    except ValueError as err:
+        raise ConfigError(f"--domain: {err}") from err
+
+
+def _input_shape(data: Any, domain: Any) -> tuple[int, ...]:
+    """The shape of one image the encoder sees: RGB under a domain shift."""
+    shape = tuple(int(n) for n in data.images.shape[1:])
+    return shape if domain is None else (3, *shape[1:])
 
 
 def _only(overrides: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
@@ -546,6 +582,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     out = check_out_dir(args.out, args.force)
     names = parse_metrics(args.metrics)
     overrides = parse_overrides(args.set, names, args.num_train, args.num_test)
+    if args.codes and args.domain:
+        raise ConfigError("--domain renders dataset images; it has no effect with --codes (use --dataset)")
     try:
         if len(args.codes or args.encoder or []) > 1:
             results, meta, factor_names = _score_runs(args, names, overrides)
