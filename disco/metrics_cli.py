@@ -142,10 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--domain",
-        help="score the dataset rendered under a domain shift: color, noisy, texture (dSprites variants) or shift "
-        "(blur, colour cast, noise); images become RGB",
+        help="score the dataset rendered under a domain shift: plain (RGB as is), color, noisy, texture (dSprites "
+        "variants) or shift (blur, colour cast, noise); images become RGB",
     )
     p.add_argument("--domain-seed", type=int, default=0, help="seed of the domain's per-image draws (default 0)")
+    p.add_argument(
+        "--source-domain",
+        help="with --domain: also report the transfer from this source (plain or a domain name): domain gap per "
+        "subspace (MMD, domain classifier) and probes trained on source codes, tested on target codes",
+    )
     p.add_argument("--wandb", action="store_true", help="also log to W&B (offline unless you are logged in)")
     p.add_argument("--wandb-project", default="disco", help="W&B project (default disco)")
     p.add_argument("--wandb-name", help="W&B run name")
@@ -239,6 +244,8 @@ _METRIC_FUNCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "omes": (("metrics.omes", "omes"),),
     "udr": (("metrics.udr", "udr"),),
     "consistency": (("metrics.consistency", "consistency_matrix"),),
+    "domain_gap": (("metrics.transfer", "domain_gap"),),
+    "transfer_probes": (("metrics.transfer", "transfer_probes"),),
 }
 _NOT_SETTINGS = {"seed", "subspaces", "factor_names", "pairs", "variance_codes"}
 
@@ -373,6 +380,7 @@ def _score_encoder(
     if not args.encoder:
         raise ConfigError("--dataset needs --encoder (TorchScript file, disco checkpoint or package.module:callable)")
     domain = _domain(args)
+    source = _source_domain(args)
     device = resolve_device(args.device)
     loaded = load_any_encoder(args.encoder, map_location=device)
     spec = SubspaceSpec.parse(args.subspaces) if args.subspaces else loaded.subspaces
@@ -412,6 +420,8 @@ def _score_encoder(
         augment=augment,
         domain=domain,
     )
+    if source is not None:
+        results.update(_transfer(args, encoder, data, source, domain, spec, split_seed, overrides))
     meta = {
         "dataset": str(args.dataset),
         "dataset_name": data.name,
@@ -430,6 +440,7 @@ def _score_encoder(
         "factor_map": ties,
         "skipped": skipped,
         "domain": None if domain is None else {"name": domain.name, "seed": domain.seed},
+        "source_domain": args.source_domain,
     }
     if "augmentation_activity" in names:
         meta["augment"] = augment
@@ -560,6 +571,50 @@ def _domain(args: argparse.Namespace) -> Any:
         raise ConfigError(f"--domain: {err}") from err
 
 
+def _source_domain(args: argparse.Namespace) -> Any:
+    """``--source-domain`` (``plain`` or a domain; needs ``--domain``), or None when not asked for."""
+    if args.source_domain is None:
+        return None
+    if args.domain is None:
+        raise ConfigError("--source-domain needs --domain (the target); e.g. --source-domain plain --domain noisy")
+    from disco.data.domains import make_domain
+
+    try:
+        return make_domain(args.source_domain, seed=args.domain_seed)
+    except ValueError as err:
+        raise ConfigError(f"--source-domain: {err}") from err
+
+
+def _transfer(
+    args: argparse.Namespace,
+    encoder: Any,
+    data: Any,
+    source: Any,
+    target: Any,
+    spec: Any,
+    split_seed: int,
+    overrides: dict[str, dict[str, Any]],
+) -> dict[str, MetricResult]:
+    """Domain gap and transfer probes: the same rows of ``--split`` encoded in the source and the target domain."""
+    from disco.evaluate import Representer, select_rows, subspace_entries
+    from metrics import defaults
+    from metrics.transfer import transfer_report
+
+    over = {k: v for k, v in overrides.items() if k in ("domain_gap", "transfer_probes")}
+    need = max(
+        int(o.get("num_train", defaults.TRANSFER.num_train)) + int(o.get("num_test", defaults.TRANSFER.num_test))
+        for o in (over.get("domain_gap", {}), over.get("transfer_probes", {}))
+    )
+    rows = select_rows(len(data.images), args.split, split_seed, limit=need, sample_seed=args.seed)
+    codes = []
+    for dom in (source, target):
+        represent = Representer(encoder, data, batch_size=args.batch_size, domain=dom)
+        codes.append(represent.encode_rows(rows, desc="encoding for transfer"))
+    factors = data.classes[rows].numpy() if data.has_factors else None
+    entries = subspace_entries(spec, codes[0].shape[1])
+    return transfer_report(codes[0], codes[1], factors, subspaces=entries, seed=args.seed, overrides=over)
+
+
 def _input_shape(data: Any, domain: Any) -> tuple[int, ...]:
     """The shape of one image the encoder sees: RGB under a domain shift."""
     shape = tuple(int(n) for n in data.images.shape[1:])
@@ -581,7 +636,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     out = check_out_dir(args.out, args.force)
     names = parse_metrics(args.metrics)
-    overrides = parse_overrides(args.set, names, args.num_train, args.num_test)
+    transfer = ["domain_gap", "transfer_probes"] if args.source_domain else []  # settable with --set, --num-*
+    overrides = parse_overrides(args.set, [*names, *transfer], args.num_train, args.num_test)
     if args.codes and args.domain:
         raise ConfigError("--domain renders dataset images; it has no effect with --codes (use --dataset)")
     try:

@@ -266,3 +266,21 @@ class ContinuousDefaults:
 
 
 CONTINUOUS = ContinuousDefaults()
+
+
+@dataclass(frozen=True)
+class TransferDefaults:
+    """Domain gap and transfer probes between two domains' codes of the same inputs (metrics/transfer.py)."""
+
+    #: Inputs whose codes (in both domains) train the domain classifier / the probes, and other inputs that test them.
+    num_train: int = 5000
+    num_test: int = 5000
+    #: Test inputs per domain in the MMD estimate (its cost is quadratic).
+    mmd_samples: int = 2000
+    #: Gaussian kernel bandwidths of the MMD, in units of the pooled sample's median pairwise distance.
+    bandwidth_scales: tuple[float, ...] = (0.5, 1.0, 2.0)
+    #: Inverse regularisation of the transfer probes' logistic regression (standardised codes).
+    c: float = 1.0
+
+
+TRANSFER = TransferDefaults()

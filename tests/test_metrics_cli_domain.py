@@ -60,7 +60,7 @@ def test_domain_scores_the_shifted_images(
 @pytest.mark.parametrize(
     ("extra", "match"),
     [
-        (["--domain", "sepia"], "--domain: unknown domain 'sepia'; choose from color, noisy, texture, shift"),
+        (["--domain", "sepia"], "--domain: unknown domain 'sepia'; choose from plain, color, noisy, texture, shift"),
         (["--domain", "noisy", "--metrics", "augmentation_activity"], "augmentation_activity cannot run under"),
     ],
 )
@@ -83,3 +83,28 @@ def test_domain_with_codes_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
     np.save(tmp_path / "a.npy", np.zeros((4, 2)))
     rc = main(["--codes", str(tmp_path / "a.npy"), "--domain", "color", "--out", str(tmp_path / "r")])
     assert rc == 2 and "no effect with --codes" in capsys.readouterr().err
+
+
+def test_transfer_from_a_source_domain(
+    tmp_path: Path, replica: Path, rgb_encoder: tuple[Path, torch.nn.Module]
+) -> None:
+    from metrics.transfer import domain_gap, transfer_probes
+
+    path, enc = rgb_encoder
+    out = tmp_path / "transfer"
+    argv = ["--dataset", str(replica), "--encoder", str(path), "--metrics", "mig", "--split", "all", "--num-train"]
+    argv += ["144", "--num-test", "144", "--domain", "noisy", "--source-domain", "plain", "--no-optimize"]
+    assert main([*argv, "--no-progress", "--out", str(out)]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["source_domain"] == "plain"
+    data = load_dataset(str(replica))
+    rows = torch.as_tensor(select_rows(len(data.images), "all", 0, limit=10000, sample_seed=0))  # all 288 rows
+    x = data.images[rows].float() / 255
+    with torch.no_grad():
+        codes = [enc(make_domain(d)(x, rows))[0].double().numpy() for d in ("plain", "noisy")]
+    factors = data.classes[rows].numpy()
+    n = 144
+    gap = domain_gap(codes[0], codes[1], num_train=n, num_test=n)
+    assert report["metrics"]["domain_gap"]["score"] == pytest.approx(gap.score, abs=1e-12)
+    probes = transfer_probes(codes[0], codes[1], factors, num_train=n, num_test=n)
+    assert report["metrics"]["transfer_probes"]["score"] == pytest.approx(probes.score, abs=1e-12)

@@ -4,6 +4,7 @@ The dSprites variants of disentanglement_lib (Locatello et al. 2019, ``data/grou
 transfer by Dittadi et al. 2021 ("On the Transfer of Disentangled Representations in Realistic Settings") and Dapueto
 et al. 2024 (Color-dSprites to Noisy-dSprites), with images in [0, 1] and grey images made RGB first:
 
+* ``plain``: the images unchanged (RGB);
 * ``color``: the image times one colour ``c ~ U(0.5, 1)^3`` (the black background stays black);
 * ``noisy``: ``min(x + u, 1)`` with ``u ~ U(0, 1)`` per pixel and channel (the white sprite stays white);
 * ``texture``: scream-dSprites with a procedural texture in place of the painting (which cannot be shipped):
@@ -81,6 +82,15 @@ class Domain:
     def draws(self, keys: torch.Tensor, count: int, stream: int) -> torch.Tensor:
         """This domain's ``(B, count)`` uniform draws of ``stream`` for images ``keys``."""
         return uniform(keys, count, seed=self.seed, stream=stream)
+
+
+class PlainDomain(Domain):
+    """The images as they are, made RGB: the source domain of a transfer to a colour domain."""
+
+    name = "plain"
+
+    def apply(self, rgb: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return rgb
 
 
 class ColorDomain(Domain):
@@ -166,7 +176,9 @@ class ShiftDomain(Domain):
 
 
 #: Domain name -> class; a new domain is one class and one line here.
-DOMAINS: dict[str, type[Domain]] = {d.name: d for d in (ColorDomain, NoisyDomain, TextureDomain, ShiftDomain)}
+DOMAINS: dict[str, type[Domain]] = {
+    d.name: d for d in (PlainDomain, ColorDomain, NoisyDomain, TextureDomain, ShiftDomain)
+}
 
 
 def make_domain(name: str, seed: int = 0) -> Domain:
