@@ -20,20 +20,27 @@ from metrics.types import MetricError
 _DENSE_CELLS_LIMIT = 20_000_000
 
 
-def check_codes(codes: np.ndarray, *, name: str = "codes") -> np.ndarray:
-    """Validate codes ``(N, D)``: finite, 2-D, non-empty, not all dimensions constant. Returns float64."""
-    arr = np.asarray(codes)
+def finite_2d(values: np.ndarray, name: str, *, columns: str, fix: str) -> np.ndarray:
+    """``values`` as a float64 ``(N, C)`` array (a 1-D array is one column): non-empty, numeric and finite, else one
+    :class:`MetricError` line naming ``name``, the ``columns`` it should have and, for NaN/inf, the ``fix``."""
+    arr = np.asarray(values)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise MetricError(f"{name} must be a non-empty 2-D array (N samples, D dims), got shape {arr.shape}")
+        raise MetricError(f"{name} must be a non-empty 2-D array (N samples, {columns}), got shape {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise MetricError(f"{name} must be numeric, got dtype {arr.dtype}")
+        raise MetricError(f"{name} must be numeric (real numbers), got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = int(bad.any(axis=1).sum())
-        raise MetricError(f"{name} contain NaN or inf in {rows} of {arr.shape[0]} rows; check the encoder output")
+        raise MetricError(f"{name} contain NaN or inf in {rows} of {arr.shape[0]} rows; {fix}")
+    return arr
+
+
+def check_codes(codes: np.ndarray, *, name: str = "codes") -> np.ndarray:
+    """Validate codes ``(N, D)``: finite, 2-D, non-empty, not all dimensions constant. Returns float64."""
+    arr = finite_2d(codes, name, columns="D dims", fix="check the encoder output")
     if arr.shape[0] > 1 and np.all(arr.max(axis=0) == arr.min(axis=0)):
         raise MetricError(f"all {arr.shape[1]} {name} dimensions are constant; the encoder output is collapsed")
     return arr
@@ -201,3 +208,14 @@ def discrete_entropy(labels: np.ndarray) -> np.ndarray:
         p = p[p > 0]
         out[k] = float(-np.sum(p * np.log(p)))
     return out
+
+
+def varying_factors(factors: np.ndarray, what: str) -> tuple[list[int], list[int]]:
+    """The columns of ``factors`` (a training sample) that take at least two values, and the constant ones; a
+    :class:`MetricError` line naming ``what`` when every column is constant."""
+    kept = [k for k in range(factors.shape[1]) if np.ptp(factors[:, k]) > 0]
+    if not kept:
+        raise MetricError(
+            f"{what} needs a factor with at least two classes (values) in the training sample; every factor is constant"
+        )
+    return kept, [k for k in range(factors.shape[1]) if k not in kept]

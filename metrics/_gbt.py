@@ -465,6 +465,12 @@ def _next_values(
     return after
 
 
+def _no_splits(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cell scan results before any position is scanned: criterion -inf, count 0, values +inf."""
+    inf32 = np.full(size, np.inf, dtype=np.float32)
+    return np.full(size, -np.inf), np.zeros(size), inf32, inf32.copy()
+
+
 def _scan(
     codes: _Sorted,
     level: _Level,
@@ -482,10 +488,7 @@ def _scan(
     samples of other nodes masked out; each row's left sums run from zero in sorted order.
     """
     t_i, m_i, f_i, b_i = cells
-    row_best = np.full(t_i.size, -np.inf)
-    row_count = np.zeros(t_i.size)
-    row_left = np.full(t_i.size, np.inf, dtype=np.float32)
-    row_right = np.full(t_i.size, np.inf, dtype=np.float32)
+    row_best, row_count, row_left, row_right = _no_splits(t_i.size)
     if t_i.size == 0:
         return row_best, row_count, row_left, row_right
     num_nodes = level.n.shape[1]
@@ -538,10 +541,7 @@ def _scan_root(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_scan` for the roots, whose members are all samples: the valid positions are the global gaps."""
     t_i, _, f_i, b_i = cells
-    row_best = np.full(t_i.size, -np.inf)
-    row_count = np.zeros(t_i.size)
-    row_left = np.full(t_i.size, np.inf, dtype=np.float32)
-    row_right = np.full(t_i.size, np.inf, dtype=np.float32)
+    row_best, row_count, row_left, row_right = _no_splits(t_i.size)
     if t_i.size == 0:
         return row_best, row_count, row_left, row_right
     n = codes.order.shape[1]

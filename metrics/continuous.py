@@ -68,7 +68,7 @@ from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
-from metrics._checks import check_codes, discrete_entropy, subsample_rows
+from metrics._checks import check_codes, discrete_entropy, finite_2d, subsample_rows, varying_factors
 from metrics._knn_mi import knn_mi_columns, prepare_continuous
 from metrics._ksg import ksg_prepared, prepare
 from metrics._parallel import run_tasks
@@ -95,30 +95,12 @@ def check_continuous_factors(codes: np.ndarray, factors: np.ndarray) -> tuple[np
     mismatched row counts.
     """
     x = check_codes(codes)
-    y = np.asarray(factors)
-    y = y[:, None] if y.ndim == 1 else y
-    if y.ndim != 2 or y.shape[0] == 0 or y.shape[1] == 0:
-        raise MetricError(f"factors must be a non-empty 2-D array (N samples, K factors), got shape {y.shape}")
-    if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
-        raise MetricError(f"factors must be real numbers, got dtype {y.dtype}")
-    y = y.astype(np.float64, copy=False)
-    bad = ~np.isfinite(y)
-    if bad.any():
-        rows = int(bad.any(axis=1).sum())
-        raise MetricError(f"factors contain NaN or inf in {rows} of {y.shape[0]} rows; drop or impute those rows")
+    y = finite_2d(factors, "factors", columns="K factors", fix="drop or impute those rows")
     if x.shape[0] != y.shape[0]:
         raise MetricError(
             f"codes have {x.shape[0]} rows but factors have {y.shape[0]}; pass one factor row per code row"
         )
     return x, y
-
-
-def _varying(factors: np.ndarray, metric: str) -> list[int]:
-    """Indices of the factor columns that vary; raises :class:`MetricError` when none does."""
-    kept = [k for k in range(factors.shape[1]) if np.ptp(factors[:, k]) > 0]
-    if not kept:
-        raise MetricError(f"{metric} needs a factor that varies over the sample; every factor column is constant")
-    return kept
 
 
 def _normal_scores(values: np.ndarray) -> np.ndarray:
@@ -208,7 +190,7 @@ def dci_regression(
     """
     x, y = check_continuous_factors(codes, factors)
     train, test = split_indices(x.shape[0], num_train, num_test, np.random.default_rng(seed))
-    kept = _varying(y[train], "DCI")
+    kept, dropped = varying_factors(y[train], "DCI")
     tasks = [(x[train], y[train, k], x[test], y[test, k], seed) for k in kept]
     fitted = run_tasks(_fit_gbt, tasks, n_jobs=n_jobs)
     r = np.stack([imp for imp, _, _ in fitted], axis=1)
@@ -226,7 +208,7 @@ def dci_regression(
         "r2_train_per_factor": r2_train.tolist(),
         "r2_test_per_factor": r2_test.tolist(),
         "factors": kept,
-        "dropped_factors": [k for k in range(y.shape[1]) if k not in kept],
+        "dropped_factors": dropped,
     }
     settings = {
         "factors": "continuous",
@@ -279,7 +261,7 @@ def probes_regression(
     """
     x, y = check_continuous_factors(codes, factors)
     train, test = split_indices(x.shape[0], num_train, num_test, np.random.default_rng(seed))
-    kept = _varying(y[train], "probes")
+    kept, dropped = varying_factors(y[train], "probes")
     args = (tuple(float(a) for a in ridge_alphas), tuple(int(h) for h in mlp_hidden), mlp_max_iter, seed)
     fitted = run_tasks(_probe_r2, [(x[train], y[train, k], x[test], y[test, k], *args) for k in kept], n_jobs=n_jobs)
     linear = np.array([lin for lin, _ in fitted])
@@ -289,7 +271,7 @@ def probes_regression(
         "r2_mlp": {k: float(v) for k, v in zip(kept, mlp, strict=True)},
         "mean_r2_linear": float(linear.mean()),
         "mean_r2_mlp": float(mlp.mean()),
-        "dropped_factors": [k for k in range(y.shape[1]) if k not in kept],
+        "dropped_factors": dropped,
     }
     settings = {
         "factors": "continuous",

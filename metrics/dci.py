@@ -97,7 +97,7 @@ import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 
 from metrics import defaults
-from metrics._checks import check_codes_factors, require_samples
+from metrics._checks import check_codes_factors, require_samples, varying_factors
 from metrics._gbt import GradientBoostingExact
 from metrics._parallel import run_tasks
 from metrics.sampling import split_indices
@@ -281,12 +281,7 @@ def dci(
     codes, factors = check_codes_factors(codes, factors)
     require_samples(codes.shape[0], num_train + num_test, "DCI")
     train, test = split_indices(codes.shape[0], num_train, num_test, np.random.default_rng(seed))
-    kept = [j for j in range(factors.shape[1]) if np.unique(factors[train, j]).size > 1]
-    if not kept:
-        raise MetricError(
-            "DCI needs a factor with at least two classes in the training sample; every factor is constant"
-        )
-    dropped = [j for j in range(factors.shape[1]) if j not in kept]
+    kept, dropped = varying_factors(factors[train], "DCI")
     r, acc_train, acc_test = importance_matrix(
         codes[train],
         factors[train][:, kept],

@@ -59,7 +59,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from metrics import defaults
-from metrics._checks import check_codes_factors, require_samples
+from metrics._checks import check_codes_factors, require_samples, varying_factors
 from metrics._parallel import run_tasks
 from metrics.sampling import split_indices
 from metrics.types import MetricError, MetricResult
@@ -238,12 +238,7 @@ def dci_es(
     codes, factors = check_codes_factors(codes, factors)
     require_samples(codes.shape[0], num_train + num_test, "DCI-ES")
     train, test = split_indices(codes.shape[0], num_train, num_test, np.random.default_rng(seed))
-    kept = [j for j in range(factors.shape[1]) if np.unique(factors[train, j]).size > 1]
-    if not kept:
-        raise MetricError(
-            "DCI-ES needs a factor with at least two classes in the training sample; every factor is constant"
-        )
-    dropped = [j for j in range(factors.shape[1]) if j not in kept]
+    kept, dropped = varying_factors(factors[train], "DCI-ES")
     x_train, x_test = codes[train], codes[test]
     tasks = [
         (x_train, factors[train, j], x_test, factors[test, j], caps, num_trees, max_features, loss, seed) for j in kept

@@ -21,6 +21,7 @@ based integer hash on the device (:func:`uniform`), so no generator state travel
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +61,7 @@ def to_rgb(images: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"images must have 1 or 3 channels, got {images.shape[1]}")
 
 
-class Domain:
+class Domain(ABC):
     """A domain shift: ``domain(images, keys)`` maps float images in [0, 1] ``(B, C, H, W)`` and their keys ``(B,)``
     (dataset rows) to the shifted images ``(B, 3, H, W)``. Subclasses set ``name`` and implement :meth:`apply`."""
 
@@ -76,8 +77,9 @@ class Domain:
             )
         return self.apply(to_rgb(images.float()), keys.to(images.device))
 
+    @abstractmethod
     def apply(self, rgb: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The shifted images ``(B, 3, H, W)`` of RGB images ``rgb`` with keys ``keys``."""
 
     def draws(self, keys: torch.Tensor, count: int, stream: int) -> torch.Tensor:
         """This domain's ``(B, count)`` uniform draws of ``stream`` for images ``keys``."""
