@@ -284,3 +284,27 @@ class TransferDefaults:
 
 
 TRANSFER = TransferDefaults()
+
+
+@dataclass(frozen=True)
+class FusionDefaults:
+    """Single-view probes and early, intermediate and late fusion of two views' codes (metrics/fusion.py)."""
+
+    #: Inputs whose codes (in both views) train every model, and other inputs that test them.
+    num_train: int = 5000
+    num_test: int = 5000
+    #: Inverse regularisation and lbfgs budget of the logistic probes (standardised codes), as TransferDefaults.
+    c: float = 1.0
+    max_iter: int = 500
+    #: The cross-attention model of intermediate fusion: token width, attention heads per direction, and its training
+    #: (Adam, shuffled minibatches).
+    d_model: int = 32
+    heads: int = 4
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 3e-3
+    #: torch threads while it trains (restored afterwards; None: leave torch's setting).
+    threads: int | None = 1
+
+
+FUSION = FusionDefaults()

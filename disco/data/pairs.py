@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,10 @@ class PairBatch:
         classes_a, classes_b: long ``(B, K)`` factor classes when the data has ground truth, else ``None``
             (factor-aware augmentation knows ``shared`` but not the values).
         factor_names: the ``K`` factor names, in column order.
+        ids: long ``(B,)`` identity of the input pair ``b`` shows (cross-domain pairs: the grid point rendered in both
+            domains), so that pairs of one batch showing the same input can be told apart; ``None`` otherwise.
+        cross: the cross-domain pairs of the same training step (view a in the source domain, view b in the target
+            domain; :class:`~disco.data.sources.cross_domain.CrossDomainPairSource`) when the run has a target.
     """
 
     x_a: torch.Tensor
@@ -25,18 +30,33 @@ class PairBatch:
     factor_names: tuple[str, ...]
     classes_a: torch.Tensor | None = None
     classes_b: torch.Tensor | None = None
+    ids: torch.Tensor | None = None
+    cross: PairBatch | None = None
 
     def __len__(self) -> int:
         return int(self.x_a.shape[0])
 
     def to(self, device: torch.device | str) -> PairBatch:
         """The same batch on ``device``."""
-        ca, cb = self.classes_a, self.classes_b
+        return self.map(lambda t: t.to(device))
+
+    def rows(self, start: int, stop: int) -> PairBatch:
+        """Pairs ``start:stop`` (and the same rows of :attr:`cross`)."""
+        return self.map(lambda t: t[start:stop])
+
+    def map(self, f: Callable[[torch.Tensor], torch.Tensor]) -> PairBatch:
+        """The batch with ``f`` applied to every tensor (``cross`` included)."""
+
+        def opt(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else f(t)
+
         return PairBatch(
-            self.x_a.to(device),
-            self.x_b.to(device),
-            self.shared.to(device),
+            f(self.x_a),
+            f(self.x_b),
+            f(self.shared),
             self.factor_names,
-            None if ca is None else ca.to(device),
-            None if cb is None else cb.to(device),
+            opt(self.classes_a),
+            opt(self.classes_b),
+            opt(self.ids),
+            None if self.cross is None else self.cross.map(f),
         )

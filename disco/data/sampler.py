@@ -34,6 +34,7 @@ import torch
 
 from disco.data.datasets import GroundTruthData
 from disco.data.device_images import DeviceImages
+from disco.data.domains import Domain
 from disco.data.pairs import PairBatch
 from disco.errors import ConfigError
 
@@ -93,6 +94,7 @@ class PairSampler:
         factor: share/change always this factor instead of a random one.
         max_rounds: redraw rounds for partners outside ``indices`` before the fallback described in the module doc.
         change_k: ``k`` of mode ``change_k`` (1 .. number of varying factors, or -1 for a random ``k`` per pair).
+        domain: render the images in this domain shift (:mod:`disco.data.domains`); ``None`` for the stored images.
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class PairSampler:
         factor: str | None = None,
         max_rounds: int = 16,
         change_k: int = 1,
+        domain: Domain | None = None,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown pair mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -116,7 +119,7 @@ class PairSampler:
         self.mode, self.batch_size, self.max_rounds = mode, batch_size, max_rounds
         self.factor_names = data.factors.names
         self.on_grid = data.on_grid
-        self.images = DeviceImages(data.images, self.device)
+        self.images = DeviceImages(data.images, self.device, domain)
         self.classes = data.classes.to(self.device)
         n = len(data)
         self.indices = (

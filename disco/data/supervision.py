@@ -14,6 +14,7 @@ is ``none`` (:func:`resolve_supervision`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from disco.data.pairs import PairBatch
@@ -36,24 +37,63 @@ def check_level(level: str) -> str:
     return level
 
 
-def reveal(batch: PairBatch, level: str) -> PairBatch:
-    """The part of ``batch`` the objective may see at ``level``: factor classes are kept only for ``labels``."""
-    if check_level(level) == "labels" or (batch.classes_a is None and batch.classes_b is None):
+def reveal(batch: PairBatch, level: str, target_labelled: bool = False) -> PairBatch:
+    """The part of ``batch`` the objective may see at ``level``: factor classes are kept only for ``labels``.
+
+    Its cross-domain pairs (``batch.cross``) keep the source view's classes at ``labels`` and the target view's only
+    when the target is labelled too (``data.target.labelled``); which input a cross-domain pair shows (``ids``) is the
+    pairing itself and is kept."""
+    check_level(level)
+    cross = batch.cross
+    if level == "labels" and cross is None:
         return batch
-    return PairBatch(batch.x_a, batch.x_b, batch.shared, batch.factor_names)
+    if cross is not None:
+        keep_b = level == "labels" and target_labelled
+        cross = replace(
+            cross,
+            classes_a=cross.classes_a if level == "labels" else None,
+            classes_b=cross.classes_b if keep_b else None,
+        )
+    if level == "labels":
+        return replace(batch, cross=cross)
+    return replace(batch, classes_a=None, classes_b=None, cross=cross)
+
+
+#: Alignment kinds that read the cross-domain pairs (which inputs correspond), and those that read factor classes.
+PAIRED_ALIGNMENTS = frozenset({"moco", "margin", "triplet", "center"})
+LABELLED_ALIGNMENTS = frozenset({"center"})
+
+
+def _alignment_kinds(objective: Any) -> set[str]:
+    return {str(t.kind) for t in getattr(objective, "alignment", []) if float(t.weight) != 0.0}
 
 
 def resolve_supervision(level: str, objective: Any) -> str:
     """The supervision a run really used: ``level`` cut down to what its active objective terms consume.
 
-    Only the contrastive and localisation terms read ``shared``, and only the contrastive term with
-    ``mask_same_value`` reads classes. ``objective`` is an :class:`~disco.train.config.ObjectiveConfig` (or any object
-    with those sections)."""
+    Only the contrastive and localisation terms and the instance-level alignment terms read pairs, and only the
+    contrastive term with ``mask_same_value`` and the ``center`` alignment read classes. ``objective`` is an
+    :class:`~disco.train.config.ObjectiveConfig` (or any object with those sections)."""
     check_level(level)
+    kinds = _alignment_kinds(objective)
     contrastive = float(objective.contrastive.weight) != 0.0
-    reads_pairs = contrastive or float(objective.localisation.weight) != 0.0
+    reads_pairs = contrastive or float(objective.localisation.weight) != 0.0 or bool(kinds & PAIRED_ALIGNMENTS)
     if not reads_pairs:
         return "none"
-    if level == "labels" and not (contrastive and bool(objective.contrastive.mask_same_value)):
+    reads_classes = (contrastive and bool(objective.contrastive.mask_same_value)) or bool(kinds & LABELLED_ALIGNMENTS)
+    if level == "labels" and not reads_classes:
         return "pairs"
     return level
+
+
+def target_supervision(objective: Any, target: Any) -> str | None:
+    """What the alignment saw of the target domain: ``None`` without a target (or without alignment terms that read
+    it), ``images`` (batch-level terms only), ``cross-domain pairs`` (an instance-level term), with ``+ target
+    labels`` when the target's classes may be read (``data.target.labelled`` at the labels level)."""
+    if not getattr(target, "enabled", False):
+        return None
+    kinds = _alignment_kinds(objective) - {"prior"}
+    if not kinds:
+        return None
+    seen = "cross-domain pairs" if kinds & PAIRED_ALIGNMENTS else "images"
+    return seen + (" + target labels" if bool(target.labelled) and kinds & LABELLED_ALIGNMENTS else "")

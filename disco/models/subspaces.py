@@ -80,14 +80,17 @@ class SubspaceSpec:
 
     @classmethod
     def parse(cls, text: str) -> SubspaceSpec:
-        """Parse ``"shape=3,scale=1,free=2"``; names ``free``/``free*`` are untied, others tie to the same-named factor."""
+        """Parse ``"shape=3,scale=1,free=2"``; names ``free*`` are untied, and so are ``domain*`` (a domain's private
+        subspace, which the alignment terms leave alone: :mod:`disco.train.alignment`); others tie to the same-named
+        factor."""
         entries: list[tuple[str, int | tuple[int, str | None]]] = []
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, sep, width = part.partition("=")
             if not sep or not width.strip().isdigit():
                 raise ConfigError(f"bad subspace entry {part!r}; write name=width, e.g. shape=3,scale=1,free=2")
             w = int(width)
-            entries.append((name.strip(), (w, None) if name.strip().startswith("free") else w))
+            untied = name.strip().startswith(("free", "domain"))
+            entries.append((name.strip(), (w, None) if untied else w))
         return cls.from_entries(entries)
 
     def __iter__(self) -> Iterator[Subspace]:

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from disco.data.datasets import GroundTruthData
+from disco.data.domains import Domain
+from disco.errors import ConfigError
 from disco.evaluate_augment import AUGMENTATION_ACTIVITY, plan_metrics, subspace_factor_map
 from disco.models.subspaces import SubspaceSpec
 from disco.train import figures
@@ -100,9 +102,11 @@ class EvaluationCallback(pl.Callback):
         *,
         supervision: str = "labels",
         augment: dict[str, Any] | None = None,
+        domain: Domain | None = None,
     ) -> None:
         super().__init__()
         self.data = data
+        self.domain = domain
         self.cfg = cfg
         self.spec = spec
         self.run_dir = Path(run_dir)
@@ -112,6 +116,10 @@ class EvaluationCallback(pl.Callback):
         plan = {"has_factors": data.has_factors, "on_grid": data.on_grid, "with_augmentation": supervision == "augment"}
         self.periodic = plan_metrics(list(cfg.periodic), what="eval.periodic", **plan)[0]
         self.final_names = plan_metrics(list(cfg.final), what="eval.final", **plan)[0]
+        if domain is not None and AUGMENTATION_ACTIVITY in (*self.periodic, *self.final_names):
+            raise ConfigError(
+                f"{AUGMENTATION_ACTIVITY} cannot score images rendered in domain {domain.name!r}; drop it from eval"
+            )
         if AUGMENTATION_ACTIVITY in (*self.periodic, *self.final_names):
             from disco.data.augment import augmenter_from_config
 
@@ -158,7 +166,7 @@ class EvaluationCallback(pl.Callback):
                 rows = select_rows(len(self.data), "test", self.split_seed)
                 if 0 < num_samples < rows.size:
                     rows = np.sort(np.random.default_rng(0).choice(rows, num_samples, replace=False))
-                represent = Representer(encoder, self.data)
+                represent = Representer(encoder, self.data, domain=self.domain)
                 codes = represent.encode_rows(rows)
                 results = score_rows(
                     names,

@@ -86,14 +86,30 @@ class VAEConfig:
     tc_beta: float | None = None
 
 
-@dataclass
-class AlignmentConfig:
-    """Aligns the batch of codes with samples of the prior N(0, I): MMD as in InfoVAE (Zhao et al. 2019) or CORAL
-    (Sun & Saenko 2016)."""
+AlignmentKind = Literal["mmd", "coral", "dann", "moco", "margin", "triplet", "center", "domain_head", "prior"]
 
-    weight: float = 0.0
+
+@dataclass
+class AlignmentTermConfig:
+    """One alignment term (see :mod:`disco.train.alignment`; ``kind`` picks the loss).
+
+    Batch-level, between the source codes of the step (view a of the pair batch) and the target codes (view b of the
+    cross-domain pairs): ``mmd`` (multi-kernel, unbiased), ``coral``, ``dann`` (domain discriminator + gradient
+    reversal with Ganin's λ(p) ramp). Instance-level, on the cross-domain pairs: ``moco`` (InfoNCE with a queue and a
+    momentum encoder), ``margin`` (contrastive with margin), ``triplet`` (with a miner), ``center`` (center loss and
+    its classification head per factor; needs ``data.supervision: labels``). ``domain_head``: a domain classifier on
+    the PRIVATE subspaces (it keeps the domain there). ``prior``: MMD (or CORAL, ``kwargs.loss``) of all codes against
+    samples of N(0, I) (InfoVAE, Zhao et al. 2019; needs no target).
+
+    ``subspaces``: the names the term acts on (their columns concatenated); ``null`` = every subspace except the
+    private ones (names starting with ``domain``), or the private ones for ``domain_head``. ``kwargs`` go to the loss.
+    """
+
+    kind: AlignmentKind = "mmd"
+    weight: float = 1.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    kind: Literal["mmd", "coral"] = "mmd"
+    subspaces: list[str] | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,7 +120,25 @@ class ObjectiveConfig:
     localisation: LocalisationConfig = field(default_factory=LocalisationConfig)
     independence: IndependenceConfig = field(default_factory=IndependenceConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
-    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    alignment: list[AlignmentTermConfig] = field(default_factory=list)
+
+
+@dataclass
+class TargetConfig:
+    """The target of a transfer run: the training data under another domain shift (``domain``, e.g. ``noisy``; see
+    :mod:`disco.data.domains`), or another file (``dataset``; matched to the source's grid points by factor classes
+    when it holds the same grid). Every training step draws as many cross-domain pairs as ``data.batch_size``
+    (:class:`~disco.data.sources.cross_domain.CrossDomainPairSource`). ``labelled``: the objective may see the target
+    view's factor classes (only at ``data.supervision: labels``). ``seed`` seeds the target domain's draws."""
+
+    domain: str | None = None
+    dataset: str | None = None
+    labelled: bool = False
+    seed: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.domain is not None or self.dataset is not None
 
 
 @dataclass
@@ -118,6 +152,10 @@ class DataConfig:
 
     Pairs are drawn from the ``train`` part of :func:`disco.data.splits.split_indices` (seed ``split_seed``); evaluation
     scores the held-out ``test`` part. ``batch_size`` is per device (a DDP run of N devices steps on N× as many pairs).
+
+    ``domain`` renders the training images in a domain shift (:mod:`disco.data.domains`, seed ``domain_seed``); with a
+    ``target`` (:class:`TargetConfig`) and no ``domain`` the source is rendered ``plain`` (RGB), so both domains have
+    three channels. The evaluation scores the held-out rows in the source domain.
     """
 
     dataset: str = "dsprites"
@@ -129,6 +167,14 @@ class DataConfig:
     augment: dict[str, Any] = field(default_factory=default_augment)
     batch_size: int = 64
     steps_per_epoch: int = 1000
+    domain: str | None = None
+    domain_seed: int = 0
+    target: TargetConfig = field(default_factory=TargetConfig)
+
+    @property
+    def source_domain(self) -> str | None:
+        """The source images' domain: ``domain``, or ``plain`` when a target is set and no domain is."""
+        return self.domain if self.domain is not None or not self.target.enabled else "plain"
 
 
 @dataclass

@@ -9,6 +9,10 @@ which Lightning calls once per training step, after the previous step's checkpoi
 random state is therefore exactly the state before the next step, and Lightning stores it in every checkpoint
 through :meth:`state_dict` (exact resume). Lightning's one-batch prefetch only prefetches a token.
 
+With ``data.target`` a second source, :class:`~disco.data.sources.cross_domain.CrossDomainPairSource`, draws as many
+cross-domain pairs per step; they travel as ``batch.cross``. The source images are rendered in ``data.domain`` (``plain``
+RGB by default when there is a target).
+
 Under DDP every rank seeds its source identically, draws the batch of the whole world (``world_size × batch_size``
 pairs) and keeps its own slice, so N processes see exactly the pairs one process would see with an N× batch.
 """
@@ -16,14 +20,16 @@ pairs) and keeps its own slice, so N processes see exactly the pairs one process
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
 from disco.data.datasets import GroundTruthData, load_dataset
+from disco.data.domains import Domain
 from disco.data.pairs import PairBatch
-from disco.data.sources import PairSource, SourceRequest, build_source
+from disco.data.sources import CrossDomainPairSource, PairSource, SourceRequest, build_source
 from disco.data.supervision import check_level, reveal
 from disco.errors import ConfigError
 from disco.train.config import DataConfig
@@ -40,19 +46,6 @@ class StepTokens:
 
     def __len__(self) -> int:
         return self.length
-
-
-def slice_batch(batch: PairBatch, start: int, stop: int) -> PairBatch:
-    """Rows ``start:stop`` of a pair batch."""
-    ca, cb = batch.classes_a, batch.classes_b
-    return PairBatch(
-        batch.x_a[start:stop],
-        batch.x_b[start:stop],
-        batch.shared[start:stop],
-        batch.factor_names,
-        None if ca is None else ca[start:stop],
-        None if cb is None else cb[start:stop],
-    )
 
 
 class PairDataModule(pl.LightningDataModule):
@@ -74,10 +67,39 @@ class PairDataModule(pl.LightningDataModule):
         # Built once on the CPU so that a config the source cannot serve fails before any training starts, and so
         # that its factor names are known to the model; setup() builds the real one on the training device (a source
         # holds torch generators, which cannot be pickled into ddp_spawn workers).
-        self.factor_names: tuple[str, ...] = self._build(torch.device("cpu"), 1).factor_names
+        self.source_domain = _domain(cfg.source_domain, cfg.domain_seed, "data.domain")
+        self.target_domain = _domain(cfg.target.domain, cfg.target.seed, "data.target.domain")
+        self.target_data = self._load_target()
+        self.num_channels = 3 if self.source_domain is not None else self.data.num_channels
+        probe, cross = self._build(torch.device("cpu"), 1)
+        self.factor_names: tuple[str, ...] = probe.factor_names
+        #: ``paired`` / ``unpaired`` with a target (see :class:`CrossDomainPairSource`), ``None`` without
+        self.target_kind: str | None = None
+        if isinstance(cross, CrossDomainPairSource):
+            self.target_kind = "paired" if cross.paired else "unpaired"
         self.source: PairSource | None = None
+        self.cross: PairSource | None = None
 
-    def _build(self, device: torch.device, world_size: int) -> PairSource:
+    def _load_target(self) -> GroundTruthData | None:
+        """The target file (``data.target.dataset``), checked to have as many channels as the source renders."""
+        target = self.cfg.target
+        if target.dataset is None:
+            return None
+        from disco.data.splits import split_indices
+
+        data = load_dataset(target.dataset)
+        channels = 3 if self.target_domain is not None else data.num_channels
+        source = 3 if self.source_domain is not None else self.data.num_channels
+        if channels != source:
+            raise ConfigError(
+                f"target {target.dataset} has {channels} channels and the source {source}; give both a domain "
+                "(data.domain, data.target.domain, e.g. plain) so both are RGB"
+            )
+        self.target_splits = split_indices(len(data), seed=self.cfg.split_seed)
+        return data
+
+    def _build(self, device: torch.device, world_size: int) -> tuple[PairSource, PairSource | None]:
+        """The pair source and, with a target, the cross-domain pair source (as many pairs per step)."""
         request = SourceRequest(
             data=self.data,
             indices=self.splits["train"],
@@ -85,8 +107,18 @@ class PairDataModule(pl.LightningDataModule):
             device=device,
             seed=self.seed,
             settings={"pair_mode": self.cfg.pair_mode, "change_k": self.cfg.change_k, "augment": self.cfg.augment},
+            domain=self.source_domain,
         )
-        return build_source(self.cfg.source, self.supervision, request)
+        source = build_source(self.cfg.source, self.supervision, request)
+        if not self.cfg.target.enabled:
+            return source, None
+        settings = {
+            "target_data": self.target_data,
+            "target_domain": self.target_domain,
+            "target_indices": None if self.target_data is None else self.target_splits["train"],
+        }
+        cross = build_source("cross_domain", self.supervision, replace(request, settings=settings))
+        return source, cross
 
     def setup(self, stage: str) -> None:
         if self.source is not None:
@@ -95,9 +127,9 @@ class PairDataModule(pl.LightningDataModule):
         if self.trainer is not None:
             device = self.trainer.strategy.root_device
             self.rank, self.world_size = int(self.trainer.global_rank), int(self.trainer.world_size)
-        self.source = self._build(device, self.world_size)
+        self.source, self.cross = self._build(device, self.world_size)
         if self._pending_state is not None:
-            self.source.load_state_dict(self._pending_state)
+            self.load_state_dict(self._pending_state)
             self._pending_state = None
 
     def train_dataloader(self) -> StepTokens:
@@ -108,11 +140,14 @@ class PairDataModule(pl.LightningDataModule):
         reveals (the one place where factor classes are dropped)."""
         if self.source is None:
             raise RuntimeError("the data module has no pair source")
-        batch = reveal(self.source.sample(), self.supervision)
+        batch = self.source.sample()
+        if self.cross is not None:
+            batch = replace(batch, cross=self.cross.sample())
+        batch = reveal(batch, self.supervision, self.cfg.target.labelled)
         if self.world_size == 1:
             return batch
         b = self.cfg.batch_size
-        return slice_batch(batch, self.rank * b, (self.rank + 1) * b)
+        return batch.rows(self.rank * b, (self.rank + 1) * b)
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if isinstance(batch, int):
@@ -121,14 +156,29 @@ class PairDataModule(pl.LightningDataModule):
 
     def state_dict(self) -> dict[str, Any]:
         if self.source is None:
-            return {} if self._pending_state is None else {"sampler": self._pending_state}
-        return {"sampler": self.source.state_dict()}
+            return {} if self._pending_state is None else dict(self._pending_state)
+        state = {"sampler": self.source.state_dict()}
+        if self.cross is not None:
+            state["cross"] = self.cross.state_dict()
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = state_dict.get("sampler")
-        if state is None:
+        if "sampler" not in state_dict:
             return
         if self.source is None:
-            self._pending_state = state
-        else:
-            self.source.load_state_dict(state)
+            self._pending_state = dict(state_dict)
+            return
+        self.source.load_state_dict(state_dict["sampler"])
+        if self.cross is not None and "cross" in state_dict:
+            self.cross.load_state_dict(state_dict["cross"])
+
+
+def _domain(name: str | None, seed: int, key: str) -> Domain | None:
+    """The domain ``name`` of config key ``key`` (``None`` for none); an unknown name is one ConfigError line."""
+    if name is None:
+        return None
+    from disco.data.domains import DOMAINS, make_domain
+
+    if name not in DOMAINS:
+        raise ConfigError(f"unknown {key} {name!r}; choose one of {', '.join(DOMAINS)}")
+    return make_domain(name, seed)

@@ -19,14 +19,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from disco.data.pairs import PairBatch
-from disco.data.supervision import resolve_supervision
+from disco.data.supervision import resolve_supervision, target_supervision
 from disco.models.factory import DECODERS, ENCODERS, build_decoder, build_encoder
 from disco.models.microbatch import microbatched, resolve_chunk
 from disco.models.subspaces import SubspaceSpec
 from disco.train.config import TrainConfig, to_plain
 from disco.train.guard import FiniteGuard
 from disco.train.objective import Objective, ObjectiveOutput
-from disco.train.step import StepInputs, TermContext
+from disco.train.step import CrossInputs, StepInputs, TermContext
 
 
 def shape_kwargs(cls: type | None, channels: int, latent_dim: int, size: int = 64) -> dict[str, Any]:
@@ -52,6 +52,9 @@ class DiscoModule(pl.LightningModule):
         factor_names: tuple[str, ...],
         num_channels: int,
         dataset_size: int,
+        *,
+        factor_sizes: tuple[int, ...] = (),
+        target: str | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
@@ -59,6 +62,8 @@ class DiscoModule(pl.LightningModule):
         self.factor_names = tuple(factor_names)
         #: what the objective really saw (``none`` for an objective that reads no pair information)
         self.supervision = resolve_supervision(cfg.data.supervision, cfg.objective)
+        #: what the alignment terms saw of the target domain (None without a target)
+        self.target_supervision = target_supervision(cfg.objective, cfg.data.target)
         self.spec = SubspaceSpec.parse(cfg.model.subspaces)
         self.spec.validate(self.factor_names)
         self.encoder_kwargs = shape_kwargs(ENCODERS.get(cfg.model.encoder), num_channels, self.spec.dim)
@@ -69,7 +74,18 @@ class DiscoModule(pl.LightningModule):
             dec_kwargs = shape_kwargs(DECODERS.get(cfg.model.decoder), num_channels, self.spec.dim)
             dec_kwargs.update(cfg.model.decoder_kwargs)
             self.decoder = build_decoder(cfg.model.decoder, **dec_kwargs)
-        ctx = TermContext(self.spec, self.factor_names, int(dataset_size), self.decoder is not None)
+        ctx = TermContext(
+            self.spec,
+            self.factor_names,
+            int(dataset_size),
+            self.decoder is not None,
+            encoder=self.encoder,
+            target=target,
+            target_labelled=bool(cfg.data.target.labelled) and cfg.data.supervision == "labels",
+            supervision=cfg.data.supervision,
+            max_steps=int(cfg.trainer.max_steps),
+            factor_sizes=tuple(factor_sizes),
+        )
         self.objective = Objective(cfg.objective, ctx)
         self.guard = FiniteGuard(("loss", *self.objective.names), cfg.trainer.nan_check_every)
         self._noise: torch.Generator | None = None
@@ -108,14 +124,24 @@ class DiscoModule(pl.LightningModule):
         return full[:, rank * b : (rank + 1) * b].reshape(like.shape)
 
     def step_inputs(self, batch: PairBatch, step: int) -> StepInputs:
-        """Encode both views as one batch (micro-batched, see :attr:`microbatch`) and build the objective's inputs."""
-        x = torch.cat([batch.x_a, batch.x_b], dim=0)
-        mean, logvar = self.encode(x)
+        """Encode both views (and, with a target, both renders of the cross-domain pairs) as one batch (micro-batched,
+        see :attr:`microbatch`) and build the objective's inputs. Cross-domain codes are the encoder means."""
+        views = [batch.x_a, batch.x_b]
+        if batch.cross is not None:
+            views += [batch.cross.x_a, batch.cross.x_b]
+        mean_all, logvar_all = self.encode(torch.cat(views, dim=0))
+        n = 2 * len(batch)
+        x = torch.cat(views[:2], dim=0)
+        mean, logvar = mean_all[:n], logvar_all[:n]
         z = mean
         if self.objective.needs_reparameterisation:
             z = mean + torch.exp(0.5 * logvar) * self._epsilon(mean)
         decode = self.decode if self.decoder is not None else None
-        return StepInputs(batch, x, mean, logvar, z, step, decode)
+        cross = None
+        if batch.cross is not None:
+            m = len(batch.cross)
+            cross = CrossInputs(batch.cross, mean_all[n : n + m], mean_all[n + m :])
+        return StepInputs(batch, x, mean, logvar, z, step, decode, cross)
 
     # ----------------------------------------------------------------------------------------------- training
     def training_step(self, batch: PairBatch, batch_idx: int) -> torch.Tensor:
@@ -186,6 +212,7 @@ class DiscoModule(pl.LightningModule):
             "factor_names": list(self.factor_names),
             "dataset": self.cfg.data.dataset,
             "supervision": self.supervision,
+            "target_supervision": self.target_supervision,
             "config": to_plain(self.cfg),
         }
 

@@ -3,7 +3,9 @@
 Adding a term: write one builder ``(section_config, TermContext) -> nn.Module`` whose ``forward(StepInputs)`` returns a
 :class:`~disco.losses.base.LossOutput`, add one line to :data:`TERMS` and one field of the same name to
 :class:`~disco.train.config.ObjectiveConfig` (its section must have ``weight`` and ``schedule``). A term is built only
-when its weight is non-zero. Every term logs its weighted value, its raw magnitude and its diagnostics.
+when its weight is non-zero. A section that is a list (``alignment``) is one term summing its entries, each with its own
+weight and schedule; it is built when the list is not empty. Every term logs its weighted value, its raw magnitude and
+its diagnostics.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import torch
 from torch import nn
 
 from disco.losses.base import LossOutput
-from disco.train import terms
-from disco.train.config import ObjectiveConfig
+from disco.train import alignment, terms
+from disco.train.config import ObjectiveConfig, ScheduleConfig
 from disco.train.schedules import Schedule
 from disco.train.step import StepInputs, TermContext
 
@@ -29,7 +31,7 @@ TERMS: dict[str, TermBuilder] = {
     "localisation": terms.build_localisation,
     "independence": terms.build_independence,
     "vae": terms.build_vae,
-    "alignment": terms.build_alignment,
+    "alignment": alignment.build_alignment,
 }
 
 
@@ -65,11 +67,17 @@ class Objective(nn.Module):
         self.schedules: dict[str, Schedule] = {}
         for name, builder in TERMS.items():
             section = getattr(cfg, name)
-            if float(section.weight) == 0.0:
+            if isinstance(section, list):
+                if not any(float(entry.weight) != 0.0 for entry in section):
+                    continue
+                weight, schedule = 1.0, ScheduleConfig()
+            elif float(section.weight) == 0.0:
                 continue
+            else:
+                weight, schedule = float(section.weight), section.schedule
             self.terms[name] = builder(section, ctx)
-            self.base_weights[name] = float(section.weight)
-            self.schedules[name] = Schedule.from_config(section.schedule)
+            self.base_weights[name] = weight
+            self.schedules[name] = Schedule.from_config(schedule)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 
 from disco.data.datasets import GroundTruthData
+from disco.data.domains import Domain
 from disco.errors import ConfigError
 from disco.train.callbacks import EvaluationCallback
 from disco.train.checkpointing import AtomicCheckpointIO, load_checkpoint
@@ -135,7 +136,9 @@ def make_logger(cfg: TrainConfig, run_dir: Path, run_id: str | None = None) -> L
     return logger
 
 
-def make_callbacks(cfg: TrainConfig, run_dir: Path, data: GroundTruthData, module: DiscoModule) -> list[Callback]:
+def make_callbacks(
+    cfg: TrainConfig, run_dir: Path, data: GroundTruthData, module: DiscoModule, domain: Domain | None = None
+) -> list[Callback]:
     ck = cfg.checkpoint
     checkpoint = ModelCheckpoint(
         dirpath=str(run_dir / "checkpoints"),
@@ -162,6 +165,7 @@ def make_callbacks(cfg: TrainConfig, run_dir: Path, data: GroundTruthData, modul
             cfg.data.split_seed,
             supervision=module.supervision,
             augment=cfg.data.augment,
+            domain=domain,
         )
     )
     return callbacks
@@ -232,11 +236,18 @@ def train(
     pl.seed_everything(cfg.seed, workers=False, verbose=False)
     datamodule = PairDataModule(cfg.data, seed=cfg.seed, data=data)
     dataset = datamodule.data
-    module = DiscoModule(cfg, datamodule.factor_names, dataset.num_channels, int(datamodule.splits["train"].numel()))
+    module = DiscoModule(
+        cfg,
+        datamodule.factor_names,
+        datamodule.num_channels,
+        int(datamodule.splits["train"].numel()),
+        factor_sizes=tuple(dataset.factors.sizes),
+        target=datamodule.target_kind,
+    )
     wandb_id = checkpoint_wandb_id(resume) if resume is not None and cfg.logger == "wandb" else None
     logger = make_logger(cfg, run_dir, wandb_id)
     id_keeper = WandbRunId(wandb_id)
-    callbacks = [*make_callbacks(cfg, run_dir, dataset, module), id_keeper, *extra_callbacks]
+    callbacks = [*make_callbacks(cfg, run_dir, dataset, module, datamodule.source_domain), id_keeper, *extra_callbacks]
     trainer = make_trainer(cfg, run_dir, callbacks, logger, bool(module.objective.auxiliary_parameters()))
     if isinstance(logger, Logger):
         logger.log_hyperparams({**to_plain(cfg), "supervision": module.supervision})  # rank zero: starts the W&B run

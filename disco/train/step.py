@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from disco.data.pairs import PairBatch
 from disco.models.subspaces import SubspaceSpec
@@ -13,12 +14,33 @@ from disco.models.subspaces import SubspaceSpec
 
 @dataclass
 class TermContext:
-    """What builders may need besides their own config section."""
+    """What builders may need besides their own config section.
+
+    ``encoder``: the online encoder (MoCo's momentum copy is made from it). ``target``: ``"paired"`` when the run has a
+    target with cross-domain pairs of the same inputs, ``"unpaired"`` for target images without correspondence, ``None``
+    without a target; ``target_labelled``: the objective may read the target's classes. ``supervision``: the run's ``data.supervision``. ``max_steps``: the run's step budget (DANN's λ
+    ramp). ``factor_sizes``: classes per factor, in ``factor_names`` order.
+    """
 
     spec: SubspaceSpec
     factor_names: tuple[str, ...]
     dataset_size: int
     has_decoder: bool
+    encoder: nn.Module | None = None
+    target: str | None = None
+    target_labelled: bool = False
+    supervision: str = "labels"
+    max_steps: int = 0
+    factor_sizes: tuple[int, ...] = ()
+
+
+@dataclass
+class CrossInputs:
+    """The cross-domain pairs of a step and their codes (encoder means): ``z_a`` source domain, ``z_b`` target."""
+
+    batch: PairBatch
+    z_a: torch.Tensor
+    z_b: torch.Tensor
 
 
 @dataclass
@@ -26,6 +48,7 @@ class StepInputs:
     """One training step's tensors: both views were encoded as one batch, rows ``[:B]`` are view a, ``[B:]`` view b.
 
     ``decode`` maps codes to decoder logits (the module's micro-batched decoder pass), None without a decoder.
+    ``cross``: the cross-domain pairs of the step when the run has a target (:class:`CrossInputs`).
     """
 
     batch: PairBatch
@@ -35,6 +58,7 @@ class StepInputs:
     z: torch.Tensor
     step: int
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None
+    cross: CrossInputs | None = None
 
     @property
     def z_a(self) -> torch.Tensor:

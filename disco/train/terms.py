@@ -5,10 +5,10 @@ that a run only imports what it uses.
 
 Under DDP every batch-level term sees the batch of the whole world (see :mod:`disco.losses.distributed`): the
 contrastive candidates, the dependence penalty between subspaces (and its auxiliary nets' loss), β-TCVAE's minibatch
-estimate of log q(z) and the alignment statistics gather the codes of all ranks with gradients, and the localisation
+estimate of log q(z) and the alignment terms (:mod:`disco.train.alignment`) gather the codes of all ranks with gradients, and the localisation
 mean is normalised by the valid pairs of all ranks. The codes are passed with ``views=2`` (rows ``[view a; view b]``)
 so the gathered batch has the row order of one process, and N ranks × B pairs step like one process with N·B pairs.
-Terms that draw from the global random stream (CLUB's and the TC discriminator's permutations, the alignment's prior
+Terms that draw from the global random stream (CLUB's and the TC discriminator's permutations, the prior alignment's
 samples) match that process in distribution only: Lightning reseeds the stream when it sets up DDP.
 """
 
@@ -21,9 +21,7 @@ from torch import nn
 
 from disco.errors import ConfigError
 from disco.losses.base import LossOutput
-from disco.losses.distributed import gather_views, is_distributed
 from disco.train.config import (
-    AlignmentConfig,
     ContrastiveConfig,
     IndependenceConfig,
     LocalisationConfig,
@@ -140,35 +138,6 @@ def build_vae(cfg: VAEConfig, ctx: TermContext) -> nn.Module:
             dataset_size=ctx.dataset_size,
         )
     )
-
-
-class AlignmentTerm(nn.Module):
-    """Matches the batch of codes to samples of the prior N(0, I): MMD (Zhao et al. 2019, InfoVAE) or CORAL
-    (Sun & Saenko 2016). Prior samples come from the codes' own random stream, so resumed runs repeat them. Both are
-    batch statistics: under DDP the codes of all ranks are gathered with gradients and every rank scores the global
-    batch against as many prior samples."""
-
-    def __init__(self, loss: nn.Module) -> None:
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, inputs: StepInputs) -> LossOutput:
-        z = gather_views(inputs.z, views=2).rows if is_distributed() else inputs.z
-        prior = torch.randn(z.shape, device=z.device, dtype=z.dtype)
-        out = self.loss(z, prior)
-        if isinstance(out, LossOutput):
-            return out
-        return LossOutput(out, {"raw": out.detach()})
-
-
-def build_alignment(cfg: AlignmentConfig, ctx: TermContext) -> nn.Module:
-    if cfg.kind == "mmd":
-        from disco.losses.mmd import MMDLoss
-
-        return AlignmentTerm(MMDLoss())
-    from disco.losses.coral import CORALLoss
-
-    return AlignmentTerm(CORALLoss())
 
 
 def _kwargs(kwargs: dict[str, Any], term: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def _unlabelled(n: int = 40) -> GroundTruthData:
 
 
 def test_registry_and_defaults_pick_the_level_source(grid: GroundTruthData) -> None:
-    assert set(SOURCES) == {"grid", "augment"}
+    assert set(SOURCES) == {"grid", "augment", "cross_domain"}
     assert isinstance(build_source(None, "labels", _request(grid)), GridPairSource)
     assert isinstance(build_source(None, "pairs", _request(grid)), GridPairSource)
     aug = build_source(None, "augment", _request(grid, augment=AUGMENT))

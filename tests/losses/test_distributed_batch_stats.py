@@ -21,11 +21,11 @@ from disco.data.pairs import PairBatch
 from disco.losses.distributed import gather_views, is_distributed
 from disco.losses.independence import SubspaceIndependence
 from disco.losses.localisation import ChangeLocalisation
-from disco.losses.mmd import MMDLoss
 from disco.losses.vae import VAELoss
 from disco.models.subspaces import SubspaceSpec
-from disco.train.step import StepInputs
-from disco.train.terms import AlignmentTerm
+from disco.train.alignment import AlignmentTerms
+from disco.train.config import AlignmentTermConfig
+from disco.train.step import StepInputs, TermContext
 
 FACTORS = ("shape", "scale", "orient")
 SPEC = SubspaceSpec.parse("shape=3,scale=1,orient=2,free=2")
@@ -87,7 +87,8 @@ def alignment(za: torch.Tensor, zb: torch.Tensor, shared: torch.Tensor) -> torch
     z = torch.cat([za, zb])
     inputs = StepInputs(PairBatch(x, x, shared, FACTORS), torch.cat([x, x]), z, z, z, 0)
     torch.manual_seed(3)  # prior samples
-    return AlignmentTerm(MMDLoss())(inputs).loss
+    prior = AlignmentTerms([AlignmentTermConfig(kind="prior")], TermContext(SPEC, FACTORS, 50, False))
+    return prior(inputs).loss
 
 
 def cases(gather: bool) -> dict[str, Case]:

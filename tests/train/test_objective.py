@@ -13,7 +13,7 @@ from disco.losses.independence import SubspaceIndependence
 from disco.losses.localisation import ChangeLocalisation
 from disco.losses.vae import VAELoss
 from disco.models.subspaces import SubspaceSpec
-from disco.train.config import ObjectiveConfig, ScheduleConfig
+from disco.train.config import AlignmentTermConfig, ObjectiveConfig, ScheduleConfig
 from disco.train.objective import TERMS, Objective
 from disco.train.step import StepInputs, TermContext
 
@@ -88,8 +88,7 @@ def test_zero_weight_terms_are_not_built() -> None:
 def test_alignment_term_and_auxiliary_nets() -> None:
     cfg = ObjectiveConfig()
     cfg.contrastive.weight = 0.0
-    cfg.alignment.weight = 2.0
-    cfg.alignment.kind = "coral"
+    cfg.alignment = [AlignmentTermConfig(kind="prior", weight=2.0, kwargs={"loss": "coral"})]
     cfg.independence.weight = 1.0
     cfg.independence.estimator = "club"
     objective = Objective(cfg, TermContext(SPEC, NAMES, 1000, has_decoder=False))

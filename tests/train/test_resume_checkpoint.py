@@ -42,7 +42,11 @@ def test_checkpoint_contract_and_safe_types(tiny_dsprites: Path, tmp_path: Path)
 
 
 def test_resume_after_crash_matches_uninterrupted_run(tiny_dsprites: Path, tmp_path: Path) -> None:
-    sets = {"trainer__max_steps": 8, "checkpoint__every_n_steps": 4, "objective__alignment__weight": 0.1}
+    sets = {
+        "trainer__max_steps": 8,
+        "checkpoint__every_n_steps": 4,
+        "objective__alignment": "[{kind: prior, weight: 0.1}]",
+    }
     full = train(tiny_config(tiny_dsprites, tmp_path / "full", **sets))
     reference = _weights(full.module)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from disco.data.sources.augment import AugmentPairSource
 from disco.data.sources.base import PairSource, SourceRequest
+from disco.data.sources.cross_domain import CrossDomainPairSource
 from disco.data.sources.grid import GridPairSource
 from disco.errors import ConfigError
 
 SOURCES: dict[str, type[PairSource]] = {
     "grid": GridPairSource,
     "augment": AugmentPairSource,
+    "cross_domain": CrossDomainPairSource,
 }
 
 #: The source each supervision level uses unless ``data.source`` names another.
@@ -33,4 +35,12 @@ def build_source(name: str | None, supervision: str, request: SourceRequest) -> 
     return cls.build(request)
 
 
-__all__ = ["DEFAULT_SOURCE", "SOURCES", "AugmentPairSource", "GridPairSource", "PairSource", "SourceRequest"]
+__all__ = [
+    "DEFAULT_SOURCE",
+    "SOURCES",
+    "AugmentPairSource",
+    "CrossDomainPairSource",
+    "GridPairSource",
+    "PairSource",
+    "SourceRequest",
+]

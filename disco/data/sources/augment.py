@@ -41,7 +41,7 @@ class AugmentPairSource(PairSource):
     @classmethod
     def build(cls, request: SourceRequest) -> AugmentPairSource:
         augmenter = augmenter_from_config(dict(request.settings.get("augment") or {}), seed=request.seed + 1)
-        images = DeviceImages(request.data.images, request.device)
+        images = DeviceImages(request.data.images, request.device, request.domain)
         return cls(images, request.indices, request.batch_size, augmenter, request.seed)
 
     @property

@@ -16,13 +16,15 @@ from typing import Any, ClassVar
 import torch
 
 from disco.data.datasets import GroundTruthData
+from disco.data.domains import Domain
 from disco.data.pairs import PairBatch
 
 
 @dataclass
 class SourceRequest:
     """What a source is built from. ``settings`` holds the data section's keys (``pair_mode``, ``change_k``,
-    ``augment``, ...); each source reads the keys it needs."""
+    ``augment``, ...); each source reads the keys it needs. ``domain`` renders the images of ``data`` in a domain shift
+    (:mod:`disco.data.domains`; ``None``: as stored)."""
 
     data: GroundTruthData
     indices: torch.Tensor
@@ -30,6 +32,7 @@ class SourceRequest:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0
     settings: Mapping[str, Any] = field(default_factory=dict)
+    domain: Domain | None = None
 
 
 class PairSource(ABC):
