@@ -87,6 +87,9 @@ class DiscoModule(pl.LightningModule):
             factor_sizes=tuple(factor_sizes),
         )
         self.objective = Objective(cfg.objective, ctx)
+        alignment = self.objective.terms["alignment"] if "alignment" in self.objective.terms else None
+        #: whether a term reads the target (else the cross-domain pairs of a batch are not encoded)
+        self.uses_target = alignment is not None and bool(getattr(alignment, "needs", set()) - {"none"})
         self.guard = FiniteGuard(("loss", *self.objective.names), cfg.trainer.nan_check_every)
         self._noise: torch.Generator | None = None
         self._noise_state: torch.Tensor | None = None
@@ -127,7 +130,7 @@ class DiscoModule(pl.LightningModule):
         """Encode both views (and, with a target, both renders of the cross-domain pairs) as one batch (micro-batched,
         see :attr:`microbatch`) and build the objective's inputs. Cross-domain codes are the encoder means."""
         views = [batch.x_a, batch.x_b]
-        if batch.cross is not None:
+        if batch.cross is not None and self.uses_target:
             views += [batch.cross.x_a, batch.cross.x_b]
         mean_all, logvar_all = self.encode(torch.cat(views, dim=0))
         n = 2 * len(batch)
@@ -138,7 +141,7 @@ class DiscoModule(pl.LightningModule):
             z = mean + torch.exp(0.5 * logvar) * self._epsilon(mean)
         decode = self.decode if self.decoder is not None else None
         cross = None
-        if batch.cross is not None:
+        if batch.cross is not None and self.uses_target:
             m = len(batch.cross)
             cross = CrossInputs(batch.cross, mean_all[n : n + m], mean_all[n + m :])
         return StepInputs(batch, x, mean, logvar, z, step, decode, cross)
