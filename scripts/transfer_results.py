@@ -84,8 +84,9 @@ def run_one(config: str, dataset: str, target: str, row: str, seed: int, args: a
     result = train(cfg)
     took = time.perf_counter() - start
     encoder = result.module.encoder.eval()
-    data = result.trainer.datamodule.data  # type: ignore[attr-defined]
-    source = make_domain(cfg.data.source_domain or "plain", cfg.data.domain_seed)
+    datamodule = result.trainer.datamodule  # type: ignore[attr-defined]
+    data = datamodule.data
+    source = datamodule.source_domain or make_domain("plain")
     scores = transfer_scores(
         encoder, data, result.module.spec, source, make_domain(target, cfg.data.target.seed), seed=seed
     )
@@ -95,7 +96,7 @@ def run_one(config: str, dataset: str, target: str, row: str, seed: int, args: a
     meta = {"row": row, "target": target, "seed": seed, "supervision": seen, "scores": scores}
     tmp.write_text(json.dumps(meta, indent=2))
     tmp.replace(record)
-    del result, encoder, data
+    del result, encoder, data, datamodule
     gc.collect()
     return {**scores, "supervision": seen}
 

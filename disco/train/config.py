@@ -153,9 +153,10 @@ class DataConfig:
     Pairs are drawn from the ``train`` part of :func:`disco.data.splits.split_indices` (seed ``split_seed``); evaluation
     scores the held-out ``test`` part. ``batch_size`` is per device (a DDP run of N devices steps on N× as many pairs).
 
-    ``domain`` renders the training images in a domain shift (:mod:`disco.data.domains`, seed ``domain_seed``); with a
-    ``target`` (:class:`TargetConfig`) and no ``domain`` the source is rendered ``plain`` (RGB), so both domains have
-    three channels. The evaluation scores the held-out rows in the source domain.
+    ``domain`` renders the training images in a domain shift (:mod:`disco.data.domains`, seed ``domain_seed``); with an
+    RGB ``target`` (:class:`TargetConfig`: a domain, or a 3-channel file) and no ``domain`` a grey source is rendered
+    ``plain`` (RGB), so both domains have three channels. The evaluation scores the held-out rows in the source
+    domain.
     """
 
     dataset: str = "dsprites"
@@ -170,11 +171,6 @@ class DataConfig:
     domain: str | None = None
     domain_seed: int = 0
     target: TargetConfig = field(default_factory=TargetConfig)
-
-    @property
-    def source_domain(self) -> str | None:
-        """The source images' domain: ``domain``, or ``plain`` when a target is set and no domain is."""
-        return self.domain if self.domain is not None or not self.target.enabled else "plain"
 
 
 @dataclass

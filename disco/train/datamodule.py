@@ -64,13 +64,14 @@ class PairDataModule(pl.LightningDataModule):
         self.splits = split_indices(len(self.data), seed=cfg.split_seed)
         self.rank, self.world_size = 0, 1
         self._pending_state: dict[str, Any] | None = None
-        # Built once on the CPU so that a config the source cannot serve fails before any training starts, and so
-        # that its factor names are known to the model; setup() builds the real one on the training device (a source
-        # holds torch generators, which cannot be pickled into ddp_spawn workers).
-        self.source_domain = _domain(cfg.source_domain, cfg.domain_seed, "data.domain")
         self.target_domain = _domain(cfg.target.domain, cfg.target.seed, "data.target.domain")
         self.target_data = self._load_target()
+        self.source_domain = _domain(self._source_domain_name(), cfg.domain_seed, "data.domain")
         self.num_channels = 3 if self.source_domain is not None else self.data.num_channels
+        self._check_channels()
+        # Built once on the CPU so that a config the sources cannot serve fails before any training starts, and so
+        # that their factor names are known to the model; setup() builds the real ones on the training device (a
+        # source holds torch generators, which cannot be pickled into ddp_spawn workers).
         probe, cross = self._build(torch.device("cpu"), 1)
         self.factor_names: tuple[str, ...] = probe.factor_names
         #: ``paired`` / ``unpaired`` with a target (see :class:`CrossDomainPairSource`), ``None`` without
@@ -81,22 +82,36 @@ class PairDataModule(pl.LightningDataModule):
         self.cross: PairSource | None = None
 
     def _load_target(self) -> GroundTruthData | None:
-        """The target file (``data.target.dataset``), checked to have as many channels as the source renders."""
-        target = self.cfg.target
-        if target.dataset is None:
+        """The target file (``data.target.dataset``) and its splits, or ``None`` for the training data itself."""
+        if self.cfg.target.dataset is None:
             return None
         from disco.data.splits import split_indices
 
-        data = load_dataset(target.dataset)
-        channels = 3 if self.target_domain is not None else data.num_channels
-        source = 3 if self.source_domain is not None else self.data.num_channels
-        if channels != source:
-            raise ConfigError(
-                f"target {target.dataset} has {channels} channels and the source {source}; give both a domain "
-                "(data.domain, data.target.domain, e.g. plain) so both are RGB"
-            )
+        data = load_dataset(self.cfg.target.dataset)
         self.target_splits = split_indices(len(data), seed=self.cfg.split_seed)
         return data
+
+    @property
+    def target_channels(self) -> int:
+        """Channels of the target's images as the cross-domain source renders them (0 without a target)."""
+        if not self.cfg.target.enabled:
+            return 0
+        if self.target_domain is not None:
+            return 3
+        return (self.target_data or self.data).num_channels
+
+    def _source_domain_name(self) -> str | None:
+        """``data.domain``; without one, ``plain`` when a grey source meets an RGB target."""
+        if self.cfg.domain is not None:
+            return self.cfg.domain
+        return "plain" if self.target_channels == 3 and self.data.num_channels != 3 else None
+
+    def _check_channels(self) -> None:
+        if self.target_channels and self.target_channels != self.num_channels:
+            raise ConfigError(
+                f"the target has {self.target_channels} channels and the source {self.num_channels}; give the grey one "
+                "a domain (data.domain or data.target.domain: plain) so both are RGB"
+            )
 
     def _build(self, device: torch.device, world_size: int) -> tuple[PairSource, PairSource | None]:
         """The pair source and, with a target, the cross-domain pair source (as many pairs per step)."""

@@ -15,7 +15,7 @@ from disco.data.domains import make_domain
 from disco.data.factors import FactorSpace
 from disco.data.pairs import PairBatch
 from disco.data.sources import SOURCES, SourceRequest, build_source
-from disco.data.sources.cross_domain import CrossDomainPairSource
+from disco.data.sources.cross_domain import CrossDomainPairSource, match_rows
 from disco.data.supervision import reveal
 from disco.errors import ConfigError
 
@@ -71,9 +71,11 @@ def test_target_without_the_grid_is_unpaired_and_a_wrong_grid_is_refused() -> No
     assert isinstance(source, CrossDomainPairSource) and not source.paired
     batch = source.sample()
     assert batch.ids is None and not bool(batch.shared.any())
-    same_names = dataclasses.replace(foreign, factors=FactorSpace(data.factors.names, (1, 3, 4, 5, 7)))
+    other_grid = dataclasses.replace(foreign, factors=FactorSpace(data.factors.names, (1, 3, 4, 5, 7)))
+    unpaired = build_source("cross_domain", "pairs", request(data, target_data=other_grid, target_indices=rows))
+    assert isinstance(unpaired, CrossDomainPairSource) and not unpaired.paired  # same names, another grid
     with pytest.raises(ConfigError, match="same factor grid"):
-        build_source("cross_domain", "pairs", request(data, target_data=same_names, target_indices=rows))
+        match_rows(data, torch.arange(4), other_grid, rows)
     with pytest.raises(ConfigError, match=r"set data\.target\.domain"):
         build_source("cross_domain", "pairs", request(data))
 

@@ -85,3 +85,22 @@ def test_two_gloo_processes_match_one_process_with_alignment_terms(tiny_dsprites
         "objective__alignment": TERMS,
     }
     assert_ddp_matches_one_process(tiny_dsprites, tmp_path, SUBSPACES, **sets)
+
+
+def test_target_file_is_paired_on_the_same_grid_and_unpaired_otherwise(tiny_dsprites: Path, tmp_path: Path) -> None:
+    from disco.data.replicas import make_replica
+    from disco.train.datamodule import PairDataModule
+
+    cfg = tiny_config(tiny_dsprites, tmp_path / "a", "--data.target.dataset", str(tiny_dsprites), "--data.domain=plain")
+    with pytest.raises(ConfigError, match="give the grey one a domain"):  # a grey target file against an RGB source
+        PairDataModule(cfg.data)
+    sets = ["--data.target.dataset", str(tiny_dsprites), "--data.target.domain=color"]
+    module = PairDataModule(tiny_config(tiny_dsprites, tmp_path / "a", *sets).data)
+    assert module.target_kind == "paired" and module.num_channels == 3  # an RGB target makes the grey source plain RGB
+    grey = PairDataModule(tiny_config(tiny_dsprites, tmp_path / "a", "--data.target.dataset", str(tiny_dsprites)).data)
+    assert grey.target_kind == "paired" and grey.num_channels == 1 and grey.source_domain is None
+    other = make_replica("dsprites", tmp_path / "other.h5", {"scale": 3, "orientation": 8, "pos_x": 8, "pos_y": 8})
+    sets = ["--data.target.dataset", str(other), "--data.target.domain=noisy"]
+    assert PairDataModule(tiny_config(tiny_dsprites, tmp_path / "b", *sets).data).target_kind == "unpaired"
+    with pytest.raises(ConfigError, match="needs cross-domain pairs"):
+        train(tiny_config(tiny_dsprites, tmp_path / "b", *sets, "--objective.alignment=[{kind: triplet}]"))

@@ -95,7 +95,12 @@ class CrossDomainPairSource(PairSource):
         src_rows = request.indices.long().cpu()
         if target is data:
             pairs, paired = (src_rows, src_rows), True
-        elif data.has_factors and target.has_factors and target.factors.names == data.factors.names:
+        elif (
+            data.has_factors
+            and target.has_factors
+            and target.factors.names == data.factors.names
+            and (target.factors.sizes == data.factors.sizes)
+        ):
             pairs, paired = match_rows(data, src_rows, target, settings["target_indices"].long().cpu()), True
         else:
             pairs, paired = (src_rows, settings["target_indices"].long().cpu()), False

@@ -1,0 +1,74 @@
+"""Transfer scores on encoders whose answers are known: a domain-invariant shared code with a domain-revealing private
+code, and the row names of the transfer study script."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from disco.data.datasets import load_dataset
+from disco.data.domains import make_domain
+from disco.errors import ConfigError
+from disco.evaluate_transfer import shared_private_columns, transfer_scores
+from disco.models.subspaces import SubspaceSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class MaskEncoder(nn.Module):
+    """Shared code: a fixed projection of the sprite mask (pixels at 1, white in the plain AND the noisy render), so it
+    is identical in both domains; private code: whether any pixel is strictly grey (never in the black-and-white plain
+    render, always in the noisy one): constant within each domain, so it carries no factor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.register_buffer("proj", torch.randn(64 * 64, 6, generator=g))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mask = (x.min(dim=1).values >= 1.0).flatten(1).float()
+        shared = mask @ self.proj
+        private = ((x > 0) & (x < 1)).flatten(1).any(dim=1).float()[:, None].expand(-1, 2)
+        mean = torch.cat([shared, private], dim=1)
+        return mean, torch.zeros_like(mean)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from disco.data.replicas import make_replica
+
+    return make_replica("dsprites", tmp_path_factory.mktemp("d") / "t.h5", {"orientation": 4, "pos_x": 4, "pos_y": 4})
+
+
+def test_invariant_shared_code_transfers_and_private_code_keeps_the_domain(tiny: Path) -> None:
+    data = load_dataset(str(tiny))
+    spec = SubspaceSpec.parse("free=6,domain=2")
+    assert shared_private_columns(spec) == ([0, 1, 2, 3, 4, 5], [6, 7])
+    scores = transfer_scores(MaskEncoder(), data, spec, make_domain("plain"), make_domain("noisy", 3), num_samples=600)
+    assert scores["target_mig"] == pytest.approx(scores["source_mig"], abs=1e-12)  # the same shared codes
+    assert scores["transfer_probe"] == scores["in_domain_probe"] and scores["transfer_ratio"] == 1.0
+    assert abs(scores["domain_acc_shared"] - 0.5) < 1e-12  # identical codes: the classifier cannot beat chance
+    assert scores["domain_acc_private"] == 1.0 and scores["mmd_private"] > 0.5 > abs(scores["mmd_shared"])
+
+
+def _script() -> object:
+    spec = importlib.util.spec_from_file_location("transfer_results", ROOT / "scripts" / "transfer_results.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["transfer_results"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_study_rows_name_their_alignment_terms() -> None:
+    script = _script()
+    yaml = script.alignment_yaml  # type: ignore[attr-defined]
+    assert yaml("none") == "[]"
+    assert yaml("mmd+moco") == "[{kind: mmd, weight: 5.0}, {kind: moco, weight: 1.0}, {kind: domain_head, weight: 0.1}]"
+    with pytest.raises(ConfigError, match="unknown row term 'fog'"):
+        yaml("mmd+fog")
