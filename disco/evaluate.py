@@ -120,6 +120,15 @@ def prepare_encoder(encoder: nn.Module, *, probe_shape: tuple[int, ...] | None =
     return fast
 
 
+def _reads_rgb(encoder: nn.Module, grey: torch.Tensor) -> bool:
+    """Whether ``encoder`` runs on the RGB version of two of the ``grey`` images (a hint for a failed grey batch)."""
+    try:
+        encoder(grey[:2].expand(-1, 3, -1, -1).contiguous())
+    except Exception:
+        return False
+    return True
+
+
 class Representer:
     """Maps factor classes ``(N, K)`` to codes ``(N, D)`` by encoding the grid images at those points.
 
@@ -204,8 +213,11 @@ class Representer:
                 output = self.encoder(x)
             except Exception as err:  # any failure inside user code becomes one clear line
                 first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                hint = "it must take float (B, C, 64, 64)"
+                if x.shape[1] == 1 and _reads_rgb(self.encoder, x):
+                    hint = "it reads RGB and these images are grey: score them under a domain, e.g. --domain plain"
                 raise EncoderError(
-                    f"encoder failed on a batch of shape {tuple(x.shape)} ({first[:200]}); it must take float (B, C, 64, 64)"
+                    f"encoder failed on a batch of shape {tuple(x.shape)} ({first[:200]}); {hint}"
                 ) from err
             codes = _codes_of(output, x.shape[0])
         if self.code_dim is not None and codes.shape[1] != self.code_dim:

@@ -126,11 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="outputs/transfer")
     parser.add_argument("--out", default="outputs/transfer.md")
     parser.add_argument("--force", action="store_true", help="retrain runs that already have scores")
+    parser.add_argument(
+        "--term", action="append", default=[], metavar="NAME=ENTRY",
+        help="define a row term, e.g. 'mmd1={kind: mmd, weight: 1.0}' (repeatable)",
+    )  # fmt: skip
     args, overrides = parser.parse_known_args(argv)
     args.overrides = overrides
 
     def run() -> int:
         from disco.data.domains import DOMAINS
+
+        for item in args.term:
+            name, sep, entry = item.partition("=")
+            if not sep or not name.strip().isidentifier() or not entry.strip().startswith("{"):
+                raise ConfigError(f"bad --term {item!r}; write NAME={{kind: ..., weight: ...}}")
+            TERMS[name.strip()] = entry.strip()
 
         for row in args.rows:
             alignment_yaml(row)  # every row name is checked before any training

@@ -36,7 +36,7 @@ def rgb_encoder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.n
 
 
 def test_domain_scores_the_shifted_images(
-    tmp_path: Path, replica: Path, rgb_encoder: tuple[Path, torch.nn.Module]
+    tmp_path: Path, replica: Path, rgb_encoder: tuple[Path, torch.nn.Module], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, enc = rgb_encoder
     out = tmp_path / "noisy"
@@ -55,6 +55,7 @@ def test_domain_scores_the_shifted_images(
     plain = tmp_path / "plain_rgb_fails"
     rc = main([a for a in argv if a not in ("--domain", "noisy", "--domain-seed", "3")] + ["--out", str(plain)])
     assert rc == 2 and not plain.exists()  # the RGB encoder cannot read grey dSprites without a domain
+    assert "score them under a domain, e.g. --domain plain" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
