@@ -6,7 +6,7 @@
 
 Every run trains ``configs/transfer_dsprites.yaml`` (plain RGB source, per-subspace contrastive term with factor
 classes, a private ``domain`` subspace) on the dSprites replica with the row's ``objective.alignment`` terms; every
-aligned row also has ``domain_head`` (weight 0.1) on the private subspace. Each finished encoder is scored on 10,000
+aligned row also has ``domain_head`` (weight ``--domain-head``, default 1) on the private subspace. Each finished encoder is scored on 10,000
 held-out rows rendered in the source and in the target (:func:`disco.evaluate_transfer.transfer_scores`). A row name
 joins terms with ``+`` (``mmd+moco``). Runs write to outputs/transfer/<target>/<row>/seed<k>/, per-run scores to
 scores.json there (a finished run is not retrained unless ``--force``), the table to ``--out`` and stdout.
@@ -29,15 +29,15 @@ from disco.train.experiment import ensure_replica, parse_subsample
 
 #: One alignment term per row name; weights put each term's loss at the scale of the contrastive term (~1-5).
 TERMS: dict[str, str] = {
-    "mmd": "{kind: mmd, weight: 5.0}",
+    "mmd": "{kind: mmd, weight: 1.0}",
     "coral": "{kind: coral, weight: 50.0}",
     "dann": "{kind: dann, weight: 1.0}",
-    "moco": "{kind: moco, weight: 1.0}",
+    "moco": "{kind: moco, weight: 1.0, kwargs: {similarity: neg_sq_dist}}",
     "margin": "{kind: margin, weight: 1.0}",
-    "triplet": "{kind: triplet, weight: 1.0}",
+    "triplet": "{kind: triplet, weight: 3.0}",
     "center": "{kind: center, weight: 1.0}",
 }
-DOMAIN_HEAD = "{kind: domain_head, weight: 0.1}"
+DOMAIN_HEAD = "{kind: domain_head, weight: %s}"
 ROWS = ("none", *TERMS)
 COLUMNS = (
     ("source_mig", "source MIG"),
@@ -49,15 +49,17 @@ COLUMNS = (
 )
 
 
-def alignment_yaml(row: str) -> str:
-    """The ``objective.alignment`` list of row ``row`` (``none``, a term, or terms joined with ``+``)."""
+def alignment_yaml(row: str, domain_head: float = 1.0) -> str:
+    """The ``objective.alignment`` list of row ``row`` (``none``, a term, or terms joined with ``+``), with a
+    ``domain_head`` of weight ``domain_head`` on the private subspace (none when 0)."""
     if row == "none":
         return "[]"
     parts = row.split("+")
     unknown = [p for p in parts if p not in TERMS]
     if unknown:
         raise ConfigError(f"unknown row term {unknown[0]!r}; choose from none, {', '.join(TERMS)} (join with +)")
-    return "[" + ", ".join([TERMS[p] for p in parts] + [DOMAIN_HEAD]) + "]"
+    head = [DOMAIN_HEAD % domain_head] if domain_head else []
+    return "[" + ", ".join([TERMS[p] for p in parts] + head) + "]"
 
 
 def run_one(config: str, dataset: str, target: str, row: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -75,7 +77,7 @@ def run_one(config: str, dataset: str, target: str, row: str, seed: int, args: a
     cfg = parse_config(
         [
             "--config", config, f"--data.dataset={dataset}", f"--data.target.domain={target}",
-            f"--objective.alignment={alignment_yaml(row)}", f"--seed={seed}", f"--run_dir={run_dir}",
+            f"--objective.alignment={alignment_yaml(row, args.domain_head)}", f"--seed={seed}", f"--run_dir={run_dir}",
             f"--trainer.max_steps={args.max_steps}", "--eval.at_end=false", "--logger=none", "--overwrite=true",
             "--trainer.progress_bar=false", *args.overrides,
         ]
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default=None, help="dataset file; default: make/use a dSprites replica")
     parser.add_argument("--subsample", default=None, help="replica subsampling, e.g. orientation=4,pos_x=2")
     parser.add_argument("--runs", default="outputs/transfer")
+    parser.add_argument("--domain-head", type=float, default=1.0, help="weight of domain_head in aligned rows (0: off)")
     parser.add_argument("--out", default="outputs/transfer.md")
     parser.add_argument("--force", action="store_true", help="retrain runs that already have scores")
     parser.add_argument(

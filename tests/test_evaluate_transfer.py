@@ -69,6 +69,9 @@ def test_study_rows_name_their_alignment_terms() -> None:
     script = _script()
     yaml = script.alignment_yaml  # type: ignore[attr-defined]
     assert yaml("none") == "[]"
-    assert yaml("mmd+moco") == "[{kind: mmd, weight: 5.0}, {kind: moco, weight: 1.0}, {kind: domain_head, weight: 0.1}]"
+    assert yaml("mmd+triplet", 0.5) == (
+        "[{kind: mmd, weight: 1.0}, {kind: triplet, weight: 3.0}, {kind: domain_head, weight: 0.5}]"
+    )
+    assert yaml("coral", 0) == "[{kind: coral, weight: 50.0}]"
     with pytest.raises(ConfigError, match="unknown row term 'fog'"):
         yaml("mmd+fog")

@@ -67,6 +67,15 @@ def select_subspaces(spec: SubspaceSpec, names: list[str] | None, kind: str, pri
     return chosen
 
 
+def standardised(source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both samples centred and scaled per column by the mean and std of the pooled sample, WITH gradient through the
+    statistics: a loss of the result is invariant to any per-column affine map applied to both domains, so the encoder
+    cannot lower it by shrinking every code (the collapse a Gaussian-kernel MMD or CORAL otherwise rewards)."""
+    pooled = torch.cat([source, target])
+    mean, std = pooled.mean(0), pooled.std(0).clamp_min(1e-6)
+    return (source - mean) / std, (target - mean) / std
+
+
 def gathered(t: torch.Tensor) -> torch.Tensor:
     """The rows of all ranks, differentiably (``t`` itself in one process)."""
     return gather_views(t, views=1).rows if is_distributed() else t
@@ -121,30 +130,38 @@ class AlignmentLoss(nn.Module):
 
 class MMDAlignment(AlignmentLoss):
     """Unbiased multi-kernel MMD² between source and target codes (:class:`disco.losses.mmd.MMDLoss`; kwargs
-    ``multipliers`` of the median-heuristic bandwidth or fixed ``bandwidths``)."""
+    ``multipliers`` of the median-heuristic bandwidth or fixed ``bandwidths``), on :func:`standardised` codes unless
+    ``standardise: false`` (measured: raw codes collapsed to a median distance of 0.006 within 10 steps on the dSprites
+    replica, contrastive loss stuck at chance, source MIG 0.31 -> 0.01)."""
 
-    def __init__(self, subspaces: list[Subspace], **kwargs: Any) -> None:
+    def __init__(self, subspaces: list[Subspace], standardise: bool = True, **kwargs: Any) -> None:
         super().__init__(subspaces)
         from disco.losses.mmd import MMDLoss
 
+        self.standardise = bool(standardise)
         self.loss = MMDLoss(**kwargs)
 
     def forward(self, inputs: StepInputs) -> LossOutput:
-        out: LossOutput = self.loss(*self.domains(inputs))
+        source, target = self.domains(inputs)
+        out: LossOutput = self.loss(*(standardised(source, target) if self.standardise else (source, target)))
         return out
 
 
 class CORALAlignment(AlignmentLoss):
-    """Distance between the covariances of source and target codes (:class:`disco.losses.coral.CORALLoss`)."""
+    """Distance between the covariances of source and target codes (:class:`disco.losses.coral.CORALLoss`), on
+    :func:`standardised` codes unless ``standardise: false`` (raw CORAL falls with the fourth power of the codes'
+    scale, so shrinking them is a way out)."""
 
-    def __init__(self, subspaces: list[Subspace]) -> None:
+    def __init__(self, subspaces: list[Subspace], standardise: bool = True) -> None:
         super().__init__(subspaces)
         from disco.losses.coral import CORALLoss
 
+        self.standardise = bool(standardise)
         self.loss = CORALLoss()
 
     def forward(self, inputs: StepInputs) -> LossOutput:
-        out: LossOutput = self.loss(*self.domains(inputs))
+        source, target = self.domains(inputs)
+        out: LossOutput = self.loss(*(standardised(source, target) if self.standardise else (source, target)))
         return out
 
 

@@ -78,16 +78,41 @@ def test_default_subspaces_leave_the_private_one_out() -> None:
     assert term("mmd", subspaces=["scale", "pos"]).losses[0].columns.tolist() == [2, 3]
 
 
+def _standardised(src: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    pooled = torch.cat([src, tgt])
+    mean, std = pooled.mean(0), pooled.std(0)
+    return (src - mean) / std, (tgt - mean) / std
+
+
 def test_batch_level_terms_equal_their_modules() -> None:
     inputs = make_inputs()
     src, tgt = inputs.mean[:B][:, SHARED], inputs.cross.z_b[:, SHARED]  # type: ignore[union-attr]
-    torch.testing.assert_close(term("mmd")(inputs).loss, MMDLoss()(src, tgt).loss)
-    fixed = term("mmd", kwargs={"bandwidths": [0.5, 2.0]})(inputs).loss
-    torch.testing.assert_close(fixed, MMDLoss(bandwidths=[0.5, 2.0])(src, tgt).loss)
-    torch.testing.assert_close(term("coral")(inputs).loss, CORALLoss()(src, tgt).loss)
+    torch.testing.assert_close(term("mmd")(inputs).loss, MMDLoss()(*_standardised(src, tgt)).loss)
+    raw = term("mmd", kwargs={"standardise": False, "bandwidths": [0.5, 2.0]})(inputs).loss
+    torch.testing.assert_close(raw, MMDLoss(bandwidths=[0.5, 2.0])(src, tgt).loss)
+    torch.testing.assert_close(term("coral")(inputs).loss, CORALLoss()(*_standardised(src, tgt)).loss)
+    torch.testing.assert_close(term("coral", kwargs={"standardise": False})(inputs).loss, CORALLoss()(src, tgt).loss)
     cols = [2, 3]
     sub = term("coral", subspaces=["scale", "pos"])(inputs).loss
-    torch.testing.assert_close(sub, CORALLoss()(inputs.mean[:B][:, cols], inputs.cross.z_b[:, cols]).loss)  # type: ignore[union-attr]
+    expected = CORALLoss()(*_standardised(inputs.mean[:B][:, cols], inputs.cross.z_b[:, cols])).loss  # type: ignore[union-attr]
+    torch.testing.assert_close(sub, expected)
+
+
+def test_standardised_terms_cannot_be_lowered_by_shrinking_the_codes() -> None:
+    inputs = make_inputs()
+    cross = inputs.cross
+    assert cross is not None
+    codes = (inputs.mean, cross.z_b)  # source and target codes (cross.z_b is a view of its own leaf)
+    leaves = (inputs.mean, cross.z_b)
+
+    def scale_derivative(loss: torch.Tensor) -> float:
+        """d/dc loss(c·z) at c = 1 for every code of both domains: sum of <grad, z>."""
+        grads = torch.autograd.grad(loss, leaves)
+        return float(sum((g * z).sum() for g, z in zip(grads, codes, strict=True)).detach())
+
+    for kind in ("mmd", "coral"):
+        assert abs(scale_derivative(term(kind)(inputs).loss)) < 1e-5, kind
+        assert abs(scale_derivative(term(kind, kwargs={"standardise": False})(inputs).loss)) > 1e-3, kind
 
 
 def test_dann_ramp_and_gradient_reversal() -> None:
@@ -203,9 +228,9 @@ def test_list_sums_weights_and_schedules() -> None:
     inputs = make_inputs(step=10)
     src, tgt = inputs.mean[:B], inputs.cross.z_b  # type: ignore[union-attr]
     expected = (
-        2.0 * MMDLoss()(src[:, SHARED], tgt[:, SHARED]).loss
-        + 0.5 * MMDLoss(bandwidths=[1.0])(src[:, [3]], tgt[:, [3]]).loss
-        + 3.0 * 0.25 * CORALLoss()(src[:, SHARED], tgt[:, SHARED]).loss
+        2.0 * MMDLoss()(*_standardised(src[:, SHARED], tgt[:, SHARED])).loss
+        + 0.5 * MMDLoss(bandwidths=[1.0])(*_standardised(src[:, [3]], tgt[:, [3]])).loss
+        + 3.0 * 0.25 * CORALLoss()(*_standardised(src[:, SHARED], tgt[:, SHARED])).loss
     )
     out = terms(inputs)
     torch.testing.assert_close(out.loss, expected)
