@@ -6,7 +6,7 @@
 
 Every run trains ``configs/transfer_dsprites.yaml`` (plain RGB source, per-subspace contrastive term with factor
 classes, a private ``domain`` subspace) on the dSprites replica with the row's ``objective.alignment`` terms; every
-aligned row also has ``domain_head`` (weight ``--domain-head``, default 1) on the private subspace. Each finished encoder is scored on 10,000
+aligned row also has ``domain_head`` (weight ``--domain-head``, default 0.1) on the private subspace. Each finished encoder is scored on 10,000
 held-out rows rendered in the source and in the target (:func:`disco.evaluate_transfer.transfer_scores`). A row name
 joins terms with ``+`` (``mmd+moco``). Runs write to outputs/transfer/<target>/<row>/seed<k>/, per-run scores to
 scores.json there (a finished run is not retrained unless ``--force``), the table to ``--out`` and stdout.
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default=None, help="dataset file; default: make/use a dSprites replica")
     parser.add_argument("--subsample", default=None, help="replica subsampling, e.g. orientation=4,pos_x=2")
     parser.add_argument("--runs", default="outputs/transfer")
-    parser.add_argument("--domain-head", type=float, default=1.0, help="weight of domain_head in aligned rows (0: off)")
+    parser.add_argument("--domain-head", type=float, default=0.1, help="weight of domain_head in aligned rows (0: off)")
     parser.add_argument("--out", default="outputs/transfer.md")
     parser.add_argument("--force", action="store_true", help="retrain runs that already have scores")
     parser.add_argument(
