@@ -3,6 +3,7 @@
     python scripts/transfer_results.py                                   # noisy target, every row, 3 seeds, 300 steps
     python scripts/transfer_results.py --targets color texture --rows none mmd+moco --seeds 3 --max-steps 300
     python scripts/transfer_results.py --subsample orientation=8,pos_x=4,pos_y=4 --seeds 1 --max-steps 3   # smoke
+    python scripts/transfer_results.py --replica shapes3d --dataset data/shapes3d.h5 --targets shift --rows none triplet
 
 Every run trains ``configs/transfer_dsprites.yaml`` (plain RGB source, per-subspace contrastive term with factor
 classes, a private ``domain`` subspace) on the dSprites replica with the row's ``objective.alignment`` terms; every
@@ -118,7 +119,8 @@ def table(target: str, rows: dict[str, list[dict[str, Any]]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/transfer_dsprites.yaml")
+    parser.add_argument("--replica", default="dsprites", choices=("dsprites", "shapes3d"))
+    parser.add_argument("--config", default=None, help="default: configs/transfer_<replica>.yaml")
     parser.add_argument("--targets", nargs="+", default=["noisy"])
     parser.add_argument("--rows", nargs="+", default=list(ROWS))
     parser.add_argument("--seeds", type=int, default=3)
@@ -150,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         bad = [t for t in args.targets if t not in DOMAINS]
         if bad:
             raise ConfigError(f"unknown --targets {bad[0]!r}; choose from {', '.join(DOMAINS)}")
-        dataset = ensure_replica("dsprites", args.dataset, parse_subsample(args.subsample))
+        dataset = ensure_replica(args.replica, args.dataset, parse_subsample(args.subsample))
+        config = args.config or f"configs/transfer_{args.replica}.yaml"
         out = [f"{args.max_steps} steps per run, batch 64 pairs + 64 cross-domain pairs; median (per-seed values)\n"]
         for target in args.targets:
             rows: dict[str, list[dict[str, Any]]] = {}
             for row in args.rows:
                 for seed in range(args.seeds):
-                    scores = run_one(args.config, dataset, target, row, seed, args)
+                    scores = run_one(config, dataset, target, row, seed, args)
                     rows.setdefault(row, []).append(scores)
                     shown = ", ".join(f"{k}={scores[k]:.3f}" for k, _ in COLUMNS)
                     print(f"{target} {row} seed {seed}: {shown} ({scores['train_seconds']:.0f} s)", flush=True)
