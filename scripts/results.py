@@ -4,8 +4,11 @@
     python scripts/results.py --configs configs/dsprites.yaml configs/ablations/no_mi.yaml --seeds 5 --max-minutes 60
     python scripts/results.py --replica shapes3d --max-steps 600 --max-minutes 0    # a step budget, load-independent
     python scripts/results.py --subsample orientation=4 --max-minutes 1 --seeds 1 --set trainer.max_steps=20   # smoke
+    python scripts/results.py --configs --row "pairs_c1=configs/dsprites_pairs.yaml --data.pair_mode=change_one" \
+        --max-steps 600 --max-minutes 0 --columns mig mig_subspace dci dci/completeness activity/exclusivity probes
 
-Each run writes to outputs/results/<dataset file stem>/<config>/seed<k>/; the table goes to ``--out`` (default outputs/results.md,
+``--row NAME=CONFIG [OVERRIDES]`` adds a named row (a config with its own overrides, e.g. an ablation or a study
+variant). Each run writes to outputs/results/<dataset file stem>/<row>/seed<k>/; the table goes to ``--out`` (default outputs/results.md,
 written atomically) and to stdout, with a supervision column (what each config's learner saw: none, augment, pairs or
 labels). Extra arguments are config overrides applied to every run.
 """
@@ -14,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from disco.cli import run_guarded
+from disco.errors import ConfigError
 from disco.train.experiment import (
     HEADLINE,
     config_supervision,
@@ -33,7 +38,11 @@ DEFAULT_CONFIGS = ("configs/dsprites.yaml", "configs/betavae.yaml", "configs/bet
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS))
+    parser.add_argument("--configs", nargs="*", default=list(DEFAULT_CONFIGS))
+    parser.add_argument("--row", action="append", default=[], help='named row: "NAME=CONFIG --key=value ..."')
+    parser.add_argument(
+        "--columns", nargs="+", default=list(HEADLINE), help="scores in the table (metric or metric/detail)"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--max-minutes", type=float, default=15.0, help="wall-clock budget of each run; 0: none")
     parser.add_argument("--max-steps", type=int, default=None, help="step budget of each run (default: the config's)")
@@ -46,10 +55,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         dataset = ensure_replica(args.replica, args.dataset, parse_subsample(args.subsample))
+        plan = [(Path(c).stem, c, list(overrides)) for c in args.configs] + [_row(r, overrides) for r in args.row]
+        if len({name for name, _, _ in plan}) < len(plan):
+            raise ConfigError("two rows have the same name; give each --row its own NAME")
+        metrics = sorted({c.split("/")[0] for c in args.columns})
         rows: dict[str, list[dict[str, float]]] = {}
-        supervision = {Path(c).stem: config_supervision(c, overrides) for c in args.configs}  # checks every config now
-        for config in args.configs:
-            name = Path(config).stem
+        supervision = {name: config_supervision(c, extra) for name, c, extra in plan}  # checks every config now
+        for name, config, extra in plan:
             for seed in range(args.seeds):
                 run_dir = Path("outputs/results") / Path(dataset).stem / name / f"seed{seed}"
                 start = time.perf_counter()
@@ -62,15 +74,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"--trainer.max_minutes={args.max_minutes or 'null'}",
                         *([f"--trainer.max_steps={args.max_steps}"] if args.max_steps else []),
                         *(["--overwrite=true"] if args.force else []),
-                        f"--eval.final=[{', '.join(HEADLINE)}]",
-                        *overrides,
+                        f"--eval.final=[{', '.join(metrics)}]",
+                        *extra,
                     ],
                 )
                 rows.setdefault(name, []).append(scores)
                 took = time.perf_counter() - start
-                print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores.get(m, float('nan')):.3f}" for m in HEADLINE)
+                print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores.get(m, float('nan')):.3f}" for m in args.columns)
                       + f" ({took:.0f} s)", flush=True)  # fmt: skip
-        table = median_table(rows, supervision=supervision)
+        table = median_table(rows, args.columns, supervision=supervision)
         budget = (
             " and ".join(
                 ([f"{args.max_minutes} min"] if args.max_minutes else [])
@@ -94,6 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_guarded(run)
+
+
+def _row(text: str, overrides: list[str]) -> tuple[str, str, list[str]]:
+    """``"NAME=CONFIG --key=value ..."`` → (name, config, overrides common to every row + the row's own)."""
+    name, sep, rest = text.partition("=")
+    words = shlex.split(rest)
+    if not sep or not name.strip() or not words:
+        raise ConfigError(f"bad --row {text!r}; write NAME=CONFIG [--key=value ...]")
+    return name.strip(), words[0], [*overrides, *words[1:]]
 
 
 if __name__ == "__main__":

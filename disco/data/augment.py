@@ -39,7 +39,10 @@ DEFAULT_FACTORS: dict[str, str] = {
     "scale": "zoom",
 }
 #: Keys :func:`augmenter_from_config` accepts.
-CONFIG_KEYS = ("factors", "p_change", "min_delta", "content")
+CONFIG_KEYS = ("factors", "p_change", "min_delta", "content", "pivot")
+#: Kinds whose parameter is an angle (their ``delta`` is the wrapped difference in radians).
+ANGULAR = ("hue", "rotation")
+PIVOTS = ("centre", "mass")
 #: Kinds whose parameter is drawn log-uniformly (and whose range must be positive).
 _LOG_KINDS = ("zoom", "contrast")
 _SPEC_KEYS = ("kind", "range")
@@ -59,9 +62,14 @@ class FactorAugmenter:
         zoom_range: default zoom range (log-uniform).
         min_delta: smallest difference between two differing views, as a fraction of each parameter's range.
         content: name of an extra last ``shared`` column, always true (the content both views share), or None.
+        pivot: the point rotation and zoom turn and scale about: ``centre`` of the image, or ``mass``, the
+            intensity centroid of each source image, so that an object rotates and grows in place and only
+            translation moves it (on dSprites, rotating about the image centre also moves the sprite, so a
+            "rotation" pair then differs in position too, against its tags).
         seed: seed of the augmenter's random generators.
 
-    After :meth:`make_pairs`, ``last_params`` maps each kind to the parameters ``(view_a, view_b)`` it applied, each
+    :meth:`make_pairs` also returns each pair's parameter difference in ``PairBatch.delta`` (see
+    :class:`~disco.data.pairs.PairBatch`). After :meth:`make_pairs`, ``last_params`` maps each kind to the parameters ``(view_a, view_b)`` it applied, each
     ``(B, 2)`` (x, y) for translation, else ``(B, 1)``, in the natural units above (hflip: 0. or 1.).
     """
 
@@ -75,6 +83,7 @@ class FactorAugmenter:
         zoom_range: tuple[float, float] = (0.8, 1.25),
         min_delta: float = 0.25,
         content: str | None = None,
+        pivot: str = "centre",
         seed: int = 0,
     ) -> None:
         defaults: dict[str, tuple[float, float]] = {
@@ -103,7 +112,10 @@ class FactorAugmenter:
             raise ConfigError(
                 f"content {content!r} must be a non-empty name different from the factors {list(self.factors)}"
             )
+        if pivot not in PIVOTS:
+            raise ConfigError(f"unknown augmentation pivot {pivot!r}; choose one of {', '.join(PIVOTS)}")
         self.p_change, self.min_delta, self.content, self.seed = p_change, min_delta, content, seed
+        self.pivot = pivot
         self.last_params: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._generators: dict[torch.device, torch.Generator] = {}
 
@@ -158,29 +170,45 @@ class FactorAugmenter:
             kind: self._params(kind, changed[:, col], gen, x.dtype) for col, kind in enumerate(self.factors.values())
         }
         self.last_params = params
-        views = [self._apply(x, {k: p[i] for k, p in params.items()}) for i in (0, 1)]
+        pivot = mass_centre(x) if self.pivot == "mass" else None
+        views = [self._apply(x, {k: p[i] for k, p in params.items()}, pivot) for i in (0, 1)]
         shared = ~changed
         if self.content is not None:
             shared = torch.cat([shared, torch.ones(b, 1, dtype=torch.bool, device=x.device)], 1)
-        return PairBatch(views[0], views[1], shared, self.factor_names)
+        delta = {name: self._delta(kind, *params[kind]) for name, kind in self.factors.items()}
+        return PairBatch(views[0], views[1], shared, self.factor_names, delta=delta)
+
+    def _delta(self, kind: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """View b's parameter minus view a's: a wrapped angle for :data:`ANGULAR` kinds, else a fraction of the range."""
+        if kind in ANGULAR:
+            return torch.remainder(b - a + math.pi, 2 * math.pi) - math.pi
+        lo, hi = self.ranges[kind]
+        if kind in _LOG_KINDS:
+            return (b.log() - a.log()) / (math.log(hi) - math.log(lo))
+        return (b - a) / (hi - lo)
 
     @property
     def _blur_radius(self) -> int:
         return math.ceil(3 * self.ranges["blur"][1])
 
-    def _apply(self, x: torch.Tensor, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Apply natural-unit ``params`` (kind -> ``(B, dims)``) to ``x`` in the documented order."""
+    def _apply(
+        self, x: torch.Tensor, params: Mapping[str, torch.Tensor], pivot: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Apply natural-unit ``params`` (kind -> ``(B, dims)``) to ``x`` in the documented order; rotation and zoom
+        act about ``pivot`` (``(B, 2)`` in ``affine_grid`` coordinates, default the image centre)."""
         b = x.shape[0]
         if {"rotation", "translation", "zoom"} & params.keys():
             zero = torch.zeros(b, device=x.device, dtype=x.dtype)
             angle = params["rotation"][:, 0] if "rotation" in params else zero
             shift = 2 * params["translation"] if "translation" in params else torch.stack([zero, zero], 1)
             scale = params["zoom"][:, 0] if "zoom" in params else zero + 1.0
-            # Output point p samples input point R(-angle)(p - shift)/scale: the content turns by angle, grows by scale
-            # and moves by shift (affine_grid coordinates span 2 per image, hence 2 * translation).
+            # Output point p samples input point c + R(-angle)(p - shift - c)/scale: the content turns by angle and
+            # grows by scale about the pivot c, and moves by shift (affine_grid coordinates span 2 per image, hence
+            # 2 * translation).
             cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
             inv = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)  # (B, 2, 2)
-            offset = -(inv @ shift[:, :, None])
+            c = torch.zeros_like(shift) if pivot is None else pivot.to(x.dtype)
+            offset = c[:, :, None] - inv @ (shift + c)[:, :, None]
             grid = F.affine_grid(torch.cat([inv, offset], 2), list(x.shape), align_corners=False)
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         if "hflip" in params:
@@ -217,7 +245,22 @@ def augmenter_from_config(cfg: Mapping[str, Any], seed: int) -> FactorAugmenter:
     if factors is not None and not isinstance(factors, Mapping):
         raise ConfigError(f"augmentation key 'factors' must map factor names to kinds, got {type(factors).__name__}")
     p_change, min_delta = _number(cfg, "p_change", 0.5), _number(cfg, "min_delta", 0.25)
-    return FactorAugmenter(factors, p_change=p_change, min_delta=min_delta, content=cfg.get("content"), seed=seed)
+    pivot = str(cfg.get("pivot", "centre"))
+    return FactorAugmenter(
+        factors, p_change=p_change, min_delta=min_delta, content=cfg.get("content"), pivot=pivot, seed=seed
+    )
+
+
+def mass_centre(x: torch.Tensor) -> torch.Tensor:
+    """Intensity centroid ``(B, 2)`` (x, y) of images ``(B, C, H, W)`` in ``affine_grid`` coordinates
+    (``align_corners=False``: pixel ``j`` of ``W`` sits at ``(2j + 1)/W - 1``); the image centre for a blank image."""
+    w = x.sum(1)
+    h_coords = (2 * torch.arange(x.shape[2], device=x.device, dtype=x.dtype) + 1) / x.shape[2] - 1
+    w_coords = (2 * torch.arange(x.shape[3], device=x.device, dtype=x.dtype) + 1) / x.shape[3] - 1
+    total = w.sum((1, 2))
+    cx = (w.sum(1) * w_coords).sum(1) / total.clamp_min(1e-12)
+    cy = (w.sum(2) * h_coords).sum(1) / total.clamp_min(1e-12)
+    return torch.stack([cx, cy], 1)
 
 
 def _number(cfg: Mapping[str, Any], key: str, default: float) -> float:

@@ -22,6 +22,10 @@ class PairBatch:
             domains), so that pairs of one batch showing the same input can be told apart; ``None`` otherwise.
         cross: the cross-domain pairs of the same training step (view a in the source domain, view b in the target
             domain; :class:`~disco.data.sources.cross_domain.CrossDomainPairSource`) when the run has a target.
+        delta: for pairs made by factor-tagged augmentation, how far view b's augmentation parameter is from view a's,
+            per tagged factor name ``(B, dims)``: the wrapped angle in radians for rotation and hue, else the
+            difference as a fraction of the parameter's range (log-space for zoom and contrast); ``None`` otherwise.
+            The learner applied these itself, so they are part of what it sees at ``augment`` supervision.
     """
 
     x_a: torch.Tensor
@@ -32,6 +36,7 @@ class PairBatch:
     classes_b: torch.Tensor | None = None
     ids: torch.Tensor | None = None
     cross: PairBatch | None = None
+    delta: dict[str, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return int(self.x_a.shape[0])
@@ -59,4 +64,5 @@ class PairBatch:
             opt(self.classes_b),
             opt(self.ids),
             None if self.cross is None else self.cross.map(f),
+            None if self.delta is None else {k: f(v) for k, v in self.delta.items()},
         )

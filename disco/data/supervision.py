@@ -24,7 +24,7 @@ LEVELS: tuple[str, ...] = ("labels", "pairs", "augment")
 #: What each resolved level means, for tables and reports.
 MEANING: dict[str, str] = {
     "none": "images only (no pair or factor information)",
-    "augment": "images only; pairs from factor-tagged augmentations",
+    "augment": "images only; pairs from factor-tagged augmentations (and the parameters the learner applied)",
     "pairs": "pairs + which factors they share (no factor values)",
     "labels": "pairs + factor classes of both images",
 }
@@ -71,13 +71,16 @@ def _alignment_kinds(objective: Any) -> set[str]:
 def resolve_supervision(level: str, objective: Any) -> str:
     """The supervision a run really used: ``level`` cut down to what its active objective terms consume.
 
-    Only the contrastive and localisation terms and the instance-level alignment terms read pairs, and only the
-    contrastive term with ``mask_same_value`` and the ``center`` alignment read classes. ``objective`` is an
+    Only the contrastive, localisation and equivariance terms and the instance-level alignment terms read pairs, and
+    only the contrastive term with ``mask_same_value`` and the ``center`` alignment read classes. ``objective`` is an
     :class:`~disco.train.config.ObjectiveConfig` (or any object with those sections)."""
     check_level(level)
     kinds = _alignment_kinds(objective)
     contrastive = float(objective.contrastive.weight) != 0.0
-    reads_pairs = contrastive or float(objective.localisation.weight) != 0.0 or bool(kinds & PAIRED_ALIGNMENTS)
+    equivariance = float(getattr(getattr(objective, "equivariance", None), "weight", 0.0)) != 0.0
+    reads_pairs = (
+        contrastive or equivariance or float(objective.localisation.weight) != 0.0 or bool(kinds & PAIRED_ALIGNMENTS)
+    )
     if not reads_pairs:
         return "none"
     reads_classes = (contrastive and bool(objective.contrastive.mask_same_value)) or bool(kinds & LABELLED_ALIGNMENTS)

@@ -62,8 +62,22 @@ class LocalisationConfig:
 
 
 @dataclass
+class EquivarianceConfig:
+    """Equivariance of each augmented factor's subspace to the augmentation's parameter (``data.supervision:
+    augment`` only; :mod:`disco.losses.equivariance`). ``factors``: which tagged factors (default: every one with a
+    continuous parameter and a subspace); ``scale``: code units per full parameter range (radius for angles)."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    scale: float = 2.0
+    factors: list[str] = field(default_factory=list)
+
+
+@dataclass
 class IndependenceConfig:
-    """Mutual-information penalty between subspaces; ``club`` and ``tc`` train an auxiliary net with ``optim.aux_lr``."""
+    """Mutual-information penalty between subspaces; ``club`` and ``tc`` train an auxiliary net with ``optim.aux_lr``.
+    ``kwargs`` go to :class:`~disco.losses.independence.SubspaceIndependence` (e.g. ``per_dimension: true`` with ``tc``
+    is FactorVAE's total correlation over single dimensions, Kim & Mnih 2018)."""
 
     weight: float = 0.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -84,6 +98,32 @@ class VAEConfig:
     capacity_gamma: float = 1000.0
     capacity_steps: int = 100000
     tc_beta: float | None = None
+
+
+@dataclass
+class WeakVAEConfig:
+    """Ada-GVAE / Ada-ML-VAE on pairs (Locatello et al. 2020; :mod:`disco.losses.weak_vae`): in the dimensions a pair
+    shares both views' posteriors are replaced by their aggregate (``gvae``: average; ``mlvae``: product of experts).
+    ``shared``: ``adaptive`` infers the shared dimensions from the KL between the views' posteriors (reads only that the
+    images form a pair); ``labels`` takes the subspaces tied to the factors the pair shares (reads ``shared``)."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    beta: float = 1.0
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    aggregation: Literal["gvae", "mlvae"] = "gvae"
+    shared: Literal["adaptive", "labels"] = "adaptive"
+
+
+@dataclass
+class SupervisedConfig:
+    """Supervised ceiling (:mod:`disco.losses.supervised`): one ``head`` per tied subspace classifies its factor from
+    that subspace alone, cross-entropy on both views' classes; needs ``data.supervision: labels``. A reference for
+    what the data and encoder allow, not a disentanglement method."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    head: Literal["linear"] = "linear"
 
 
 AlignmentKind = Literal["mmd", "coral", "dann", "moco", "margin", "triplet", "center", "domain_head", "prior"]
@@ -118,8 +158,11 @@ class ObjectiveConfig:
 
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     localisation: LocalisationConfig = field(default_factory=LocalisationConfig)
+    equivariance: EquivarianceConfig = field(default_factory=EquivarianceConfig)
     independence: IndependenceConfig = field(default_factory=IndependenceConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
+    weak_vae: WeakVAEConfig = field(default_factory=WeakVAEConfig)
+    supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     alignment: list[AlignmentTermConfig] = field(default_factory=list)
 
 

@@ -85,6 +85,7 @@ class DiscoModule(pl.LightningModule):
             supervision=cfg.data.supervision,
             max_steps=int(cfg.trainer.max_steps),
             factor_sizes=tuple(factor_sizes),
+            augment=dict(cfg.data.augment) if cfg.data.supervision == "augment" else None,
         )
         self.objective = Objective(cfg.objective, ctx)
         alignment = self.objective.terms["alignment"] if "alignment" in self.objective.terms else None

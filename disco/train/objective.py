@@ -29,6 +29,7 @@ TermBuilder = Callable[[Any, TermContext], nn.Module]
 TERMS: dict[str, TermBuilder] = {
     "contrastive": terms.build_contrastive,
     "localisation": terms.build_localisation,
+    "equivariance": terms.build_equivariance,
     "independence": terms.build_independence,
     "vae": terms.build_vae,
     "alignment": alignment.build_alignment,

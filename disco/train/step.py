@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +20,8 @@ class TermContext:
     ``encoder``: the online encoder (MoCo's momentum copy is made from it). ``target``: ``"paired"`` when the run has a
     target with cross-domain pairs of the same inputs, ``"unpaired"`` for target images without correspondence, ``None``
     without a target; ``target_labelled``: the objective may read the target's classes. ``supervision``: the run's ``data.supervision``. ``max_steps``: the run's step budget (DANN's λ
-    ramp). ``factor_sizes``: classes per factor, in ``factor_names`` order.
+    ramp). ``factor_sizes``: classes per factor, in ``factor_names`` order. ``augment``: the augmenter's config
+    (``data.augment``) when the run trains on augmented pairs, else None.
     """
 
     spec: SubspaceSpec
@@ -32,6 +34,7 @@ class TermContext:
     supervision: str = "labels"
     max_steps: int = 0
     factor_sizes: tuple[int, ...] = ()
+    augment: dict[str, Any] | None = None
 
 
 @dataclass

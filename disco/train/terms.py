@@ -23,6 +23,7 @@ from disco.errors import ConfigError
 from disco.losses.base import LossOutput
 from disco.train.config import (
     ContrastiveConfig,
+    EquivarianceConfig,
     IndependenceConfig,
     LocalisationConfig,
     VAEConfig,
@@ -75,6 +76,40 @@ def build_localisation(cfg: LocalisationConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.localisation import ChangeLocalisation
 
     return LocalisationTerm(ChangeLocalisation(ctx.spec, ctx.factor_names))
+
+
+class EquivarianceTerm(nn.Module):
+    """Code differences of augmented subspaces against the applied parameters
+    (:class:`disco.losses.equivariance.AugmentationEquivariance`)."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        delta = inputs.batch.delta
+        if delta is None:
+            raise ConfigError("the equivariance term needs augmented pairs; train with data.supervision: augment")
+        out: LossOutput = self.loss(inputs.z_a, inputs.z_b, delta)
+        return out
+
+
+def build_equivariance(cfg: EquivarianceConfig, ctx: TermContext) -> nn.Module:
+    from disco.data.augment import augmenter_from_config
+    from disco.losses.equivariance import UNSUPPORTED, AugmentationEquivariance
+
+    if ctx.augment is None:
+        raise ConfigError("objective.equivariance needs augmented pairs; set data.supervision: augment")
+    tagged = augmenter_from_config(ctx.augment, seed=0).factors
+    unknown = sorted(set(cfg.factors) - set(tagged))
+    if unknown:
+        raise ConfigError(
+            f"objective.equivariance.factors {unknown} are not tagged in data.augment; use {sorted(tagged)}"
+        )
+    names = cfg.factors or [n for n, k in tagged.items() if k not in UNSUPPORTED and n in ctx.spec.names]
+    kinds = {n: tagged[n] for n in names}
+    dims = {n: 2 if k == "translation" else 1 for n, k in kinds.items()}
+    return EquivarianceTerm(AugmentationEquivariance(ctx.spec, kinds, dims, scale=cfg.scale))
 
 
 class IndependenceTerm(nn.Module):

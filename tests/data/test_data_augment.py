@@ -259,3 +259,62 @@ def test_config_errors(cfg: dict[str, object], message: str) -> None:
 
 def test_every_kind_is_covered() -> None:
     assert {v if isinstance(v, str) else v["kind"] for v in ALL_KINDS.values()} == set(AUGMENTATIONS)
+
+
+def test_mass_centre_of_a_hand_made_image() -> None:
+    from disco.data.augment import mass_centre
+
+    x = torch.zeros(2, 1, 64, 64)
+    x[0, 0, 10, 20] = 1.0  # row 10 (y), column 20 (x)
+    x[1, 0, 0, 0] = 1.0
+    x[1, 0, 63, 63] = 3.0
+    c = mass_centre(x)
+    assert torch.allclose(c[0], torch.tensor([(2 * 20 + 1) / 64 - 1, (2 * 10 + 1) / 64 - 1]))
+    assert torch.allclose(c[1], torch.tensor([0.25 * (1 / 64 - 1) + 0.75 * (127 / 64 - 1)] * 2))
+    assert torch.equal(mass_centre(torch.zeros(1, 3, 64, 64)), torch.zeros(1, 2))
+
+
+@pytest.mark.parametrize("kind", ["rotation", "zoom"])
+def test_mass_pivot_turns_and_grows_the_object_in_place(kind: str) -> None:
+    from disco.data.augment import mass_centre
+
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    blob = (((xx - 44) / 6) ** 2 + ((yy - 20) / 3) ** 2 < 1).float()  # an off-centre ellipse
+    x = blob[None, None].repeat(32, 1, 1, 1)
+    moved = {}
+    for pivot in ("centre", "mass"):
+        batch = FactorAugmenter({"f": kind}, p_change=1.0, pivot=pivot, seed=3).make_pairs(x)
+        moved[pivot] = (mass_centre(batch.x_b) - mass_centre(batch.x_a)).norm(dim=1).amax().item()
+    assert moved["mass"] < 0.02  # under half a pixel (one pixel is 2/64 = 0.031)
+    assert moved["centre"] > 0.1  # about the image centre the sprite travels
+
+
+def test_delta_is_each_pairs_parameter_difference() -> None:
+    aug = FactorAugmenter(
+        {
+            "o": {"kind": "rotation", "range": [-math.pi, math.pi]},
+            "p": {"kind": "translation", "range": [-0.2, 0.2]},
+            "s": {"kind": "zoom", "range": [0.8, 1.25]},
+        },
+        p_change=0.5,
+        seed=4,
+    )
+    batch = aug.make_pairs(_images(64, 1))
+    assert batch.delta is not None and set(batch.delta) == {"o", "p", "s"}
+    (ra, rb), (ta, tb), (za, zb) = (aug.last_params[k] for k in ("rotation", "translation", "zoom"))
+    for b in range(64):
+        wrapped = math.remainder(float(rb[b, 0] - ra[b, 0]), 2 * math.pi)
+        assert batch.delta["o"][b, 0].item() == pytest.approx(wrapped, abs=1e-5)
+        assert batch.delta["s"][b, 0].item() == pytest.approx(
+            math.log(float(zb[b, 0]) / float(za[b, 0])) / math.log(1.25 / 0.8), abs=1e-5
+        )
+        for d in range(2):
+            assert batch.delta["p"][b, d].item() == pytest.approx(float(tb[b, d] - ta[b, d]) / 0.4, abs=1e-5)
+    assert torch.equal(batch.delta["p"].abs().sum(1) == 0, batch.shared[:, 1])  # unchanged pairs: zero delta
+    sliced = batch.rows(3, 7)
+    assert sliced.delta is not None and torch.equal(sliced.delta["p"], batch.delta["p"][3:7])
+
+
+def test_unknown_pivot_is_one_clear_error() -> None:
+    with pytest.raises(ConfigError, match="pivot 'corner'; choose one of centre, mass"):
+        augmenter_from_config({"pivot": "corner"}, seed=0)

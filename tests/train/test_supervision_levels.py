@@ -25,6 +25,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
         AUGMENT,
         "--model.subspaces=orientation=2,position=2,scale=1,content=1",
         "--eval.factor_map={position: [pos_x, pos_y], content: [shape]}",
+        "--objective.equivariance.weight=1.0",
     ),
 }
 
