@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("two rows have the same name; give each --row its own NAME")
         metrics = sorted({c.split("/")[0] for c in args.columns})
         rows: dict[str, list[dict[str, float]]] = {}
+        run_dirs: dict[str, list[str]] = {}
         supervision = {name: config_supervision(c, extra) for name, c, extra in plan}  # checks every config now
         for name, config, extra in plan:
             for seed in range(args.seeds):
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                     ],
                 )
                 rows.setdefault(name, []).append(scores)
+                run_dirs.setdefault(name, []).append(str(run_dir))
                 took = time.perf_counter() - start
                 print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores.get(m, float('nan')):.3f}" for m in args.columns)
                       + f" ({took:.0f} s)", flush=True)  # fmt: skip
@@ -96,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        raw = {name: {"supervision": supervision[name], "runs": runs} for name, runs in rows.items()}
+        raw = {
+            name: {"supervision": supervision[name], "runs": runs, "run_dirs": run_dirs[name]}
+            for name, runs in rows.items()
+        }
         for path, text in ((out, header + table), (out.with_suffix(".json"), json.dumps(raw, indent=2))):
             tmp = path.with_suffix(path.suffix + ".tmp")
             tmp.write_text(text)

@@ -87,7 +87,8 @@ class EvaluationCallback(pl.Callback):
     """Scores the encoder on the held-out ``test`` split every ``every_n_steps`` and runs the final suite at the end.
 
     ``history`` keeps ``(step, scores)`` of every evaluation and ``calls`` counts them; the final results are written
-    to ``<run_dir>/metrics.json`` (with the run's ``supervision``) and figures under ``<run_dir>/figures``. Data
+    to ``<run_dir>/metrics.json`` (with the run's ``supervision`` and the headline scores of every evaluation, periodic
+    ones included, under ``history``) and figures under ``<run_dir>/figures``. Data
     without factors is scored with the codes-only metrics and the augmentation activity matrix
     (:mod:`disco.evaluate_augment`); every metric list is checked when the callback is made, before training.
     """
@@ -146,7 +147,13 @@ class EvaluationCallback(pl.Callback):
         path = self.run_dir / "metrics.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
-        record = {"step": int(trainer.global_step), "supervision": self.supervision, "scores": scores}
+        history = [{"step": s, **{k: v for k, v in sc.items() if "/" not in k}} for s, sc in self.history]
+        record = {
+            "step": int(trainer.global_step),
+            "supervision": self.supervision,
+            "scores": scores,
+            "history": history,
+        }
         tmp.write_text(json.dumps(record, indent=2))
         tmp.replace(path)
 

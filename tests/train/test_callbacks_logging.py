@@ -26,6 +26,9 @@ def test_periodic_and_final_evaluation_fire(tiny_dsprites: Path, tmp_path: Path)
     assert set(ev.final) == {"mig", "activity", "probes"}
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["step"] == 6 and saved["scores"]["mig"] == pytest.approx(ev.final["mig"].score)
+    assert [h["step"] for h in saved["history"]] == [2, 4, 6]  # every evaluation's headline scores, for MIG-vs-steps
+    assert [h["mig"] for h in saved["history"]] == pytest.approx([sc["mig"] for _, sc in ev.history])
+    assert "probes" in saved["history"][2] and "probes" not in saved["history"][0]
     rows = list(csv.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open()))
     keys = set(rows[0])
     assert {"eval/mig", "eval/activity", "final/mig", "final/probes", "loss"} <= keys

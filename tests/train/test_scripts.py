@@ -73,6 +73,39 @@ def test_results_script_writes_table(tiny_dsprites: Path, tmp_path: Path, monkey
     assert (tmp_path / "outputs" / "results" / "tiny" / "betavae" / "seed1" / "metrics.json").is_file()
 
 
+@pytest.mark.slow
+def test_results_named_rows_columns_and_the_mig_plot(
+    tiny_dsprites: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--row`` trains a config under its own overrides and name, ``--columns`` picks the scores, the JSON names each
+    run folder, and plot_mig_steps draws the periodic MIG history of every row."""
+    monkeypatch.chdir(tmp_path)
+    results = _script("results")
+    config = str(REPO / "configs" / "dsprites.yaml")
+    argv = [
+        "--configs", "--row", f"lab={config}", "--row", f"par={config} --data.supervision=pairs",
+        "--seeds", "1", "--max-minutes", "0", "--max-steps", "3", "--dataset", str(tiny_dsprites),
+        "--columns", "mig", "dci/completeness", *FAST, "--eval.every_n_steps=1", "--eval.periodic=[mig]",
+    ]  # fmt: skip
+    assert results.main([*argv, "--out", "outputs/r.md"]) == 0
+    text = (tmp_path / "outputs" / "r.md").read_text()
+    assert "| config | supervision | seeds | mig | dci/completeness |" in text
+    assert "| lab | labels | 1 |" in text and "| par | pairs | 1 |" in text
+    raw = json.loads((tmp_path / "outputs" / "r.json").read_text())
+    run = Path(raw["par"]["run_dirs"][0])
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["supervision"] == "pairs" and [h["step"] for h in record["history"]] == [1, 2, 3]
+    assert raw["par"]["runs"][0]["mig"] == pytest.approx(record["scores"]["mig"])
+    plot = _script("plot_mig_steps")
+    lines = plot.curves(raw)
+    assert lines["par"] == ("pairs", [1, 2, 3], pytest.approx([h["mig"] for h in record["history"]]))
+    assert plot.main(["outputs/r.json", "--out", "outputs/m.png"]) == 0
+    assert (tmp_path / "outputs" / "m.png").read_bytes()[:4] == b"\x89PNG"
+    assert results.main(["--configs", "--row", "bad", "--dataset", str(tiny_dsprites)]) != 0
+    assert results.main(["--configs", "--row", f"a={config}", "--row", f"a={config}", "--dataset", "x.h5"]) != 0
+    assert not (tmp_path / "outputs" / "results" / "x").exists()
+
+
 def _live_datasets() -> int:
     return sum(isinstance(o, GroundTruthData) for o in gc.get_objects())
 
