@@ -14,6 +14,7 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 from disco.cli import run_guarded
 from disco.errors import ConfigError
@@ -22,12 +23,12 @@ COLOURS = {"none": "tab:grey", "augment": "tab:orange", "pairs": "tab:blue", "la
 STYLES = ("-", "--", ":", "-.")
 
 
-def curves(table: dict[str, dict[str, object]], metric: str = "mig") -> dict[str, tuple[str, list[int], list[float]]]:
+def curves(table: dict[str, dict[str, Any]], metric: str = "mig") -> dict[str, tuple[str, list[int], list[float]]]:
     """Row -> (supervision, steps, median ``metric`` over the row's seeds at each step all seeds evaluated)."""
     out: dict[str, tuple[str, list[int], list[float]]] = {}
     for name, row in table.items():
         by_step: dict[int, list[float]] = {}
-        runs = [Path(str(d)) for d in row.get("run_dirs", [])]  # type: ignore[union-attr]
+        runs = [Path(str(d)) for d in row.get("run_dirs", [])]
         for run in runs:
             record = json.loads((run / "metrics.json").read_text())
             for entry in record.get("history", []):
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        table: dict[str, dict[str, object]] = {}
+        table: dict[str, dict[str, Any]] = {}
         for path in args.tables:
             if not path.is_file():
                 raise ConfigError(f"{path} does not exist; give the .json that scripts/results.py wrote")
