@@ -8,8 +8,8 @@ Levels (``data.supervision``):
 * ``augment``: the images only; ``shared`` comes from the tags of the augmentations that made the second view
   (von Kügelgen et al. 2021, "Self-Supervised Learning with Data Augmentations Provably Isolates Content from Style").
 
-A run whose objective uses no pair information at all (a β-VAE / β-TCVAE baseline) saw images only: its resolved level
-is ``none`` (:func:`resolve_supervision`).
+A run whose objective uses no pair information at all (a β-VAE / β-TCVAE / FactorVAE baseline) saw images only: its
+resolved level is ``none`` (:func:`resolve_supervision`).
 """
 
 from __future__ import annotations
@@ -68,22 +68,57 @@ def _alignment_kinds(objective: Any) -> set[str]:
     return {str(t.kind) for t in getattr(objective, "alignment", []) if float(t.weight) != 0.0}
 
 
+#: What some terms read, finer than the level they resolve to (for reports next to :data:`MEANING`).
+NOTES: dict[str, str] = {
+    "weak_vae/adaptive": "Ada-GVAE/Ada-ML-VAE read only that the two images form a pair; which factors they share is "
+    "inferred from the codes, never read",
+    "weak_vae/labels": "the weak VAE reads which factors each pair shares (shared), never their values",
+    "supervised": "the supervised term reads every factor class of both images: a reference ceiling, not a "
+    "disentanglement method",
+}
+
+
+def _on(objective: Any, name: str) -> bool:
+    """Whether section ``name`` of ``objective`` exists and has a non-zero weight."""
+    return float(getattr(getattr(objective, name, None), "weight", 0.0)) != 0.0
+
+
+def supervision_notes(objective: Any) -> list[str]:
+    """The :data:`NOTES` of the active terms of ``objective`` (empty when none applies)."""
+    keys = []
+    if _on(objective, "weak_vae"):
+        keys.append(f"weak_vae/{objective.weak_vae.shared}")
+    if _on(objective, "supervised"):
+        keys.append("supervised")
+    return [NOTES[k] for k in keys]
+
+
 def resolve_supervision(level: str, objective: Any) -> str:
     """The supervision a run really used: ``level`` cut down to what its active objective terms consume.
 
-    Only the contrastive, localisation and equivariance terms and the instance-level alignment terms read pairs, and
-    only the contrastive term with ``mask_same_value`` and the ``center`` alignment read classes. ``objective`` is an
+    Only the contrastive, localisation, equivariance, weak-VAE and supervised terms and the instance-level alignment
+    terms read pairs, and only the contrastive term with ``mask_same_value``, the supervised term and the ``center``
+    alignment read classes. The weak VAE reads the pair (``shared: adaptive``: only that the two images belong
+    together; ``labels``: which factors they share), never classes, so it resolves to ``pairs`` at the labels level.
+    The supervised term needs the classes: below ``labels`` it is a :class:`ConfigError`. ``objective`` is an
     :class:`~disco.train.config.ObjectiveConfig` (or any object with those sections)."""
     check_level(level)
+    supervised = _on(objective, "supervised")
+    if supervised and level != "labels":
+        raise ConfigError("objective.supervised reads factor classes; it needs data.supervision: labels")
     kinds = _alignment_kinds(objective)
     contrastive = float(objective.contrastive.weight) != 0.0
-    equivariance = float(getattr(getattr(objective, "equivariance", None), "weight", 0.0)) != 0.0
     reads_pairs = (
-        contrastive or equivariance or float(objective.localisation.weight) != 0.0 or bool(kinds & PAIRED_ALIGNMENTS)
+        contrastive
+        or supervised
+        or any(_on(objective, name) for name in ("localisation", "equivariance", "weak_vae"))
+        or bool(kinds & PAIRED_ALIGNMENTS)
     )
     if not reads_pairs:
         return "none"
-    reads_classes = (contrastive and bool(objective.contrastive.mask_same_value)) or bool(kinds & LABELLED_ALIGNMENTS)
+    reads_classes = (
+        (contrastive and bool(objective.contrastive.mask_same_value)) or supervised or bool(kinds & LABELLED_ALIGNMENTS)
+    )
     if level == "labels" and not reads_classes:
         return "pairs"
     return level

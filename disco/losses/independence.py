@@ -10,6 +10,9 @@
 - ``"tc"``: total correlation across all subspaces by a density-ratio discriminator with per-subspace permutation
   (Kim & Mnih 2018, FactorVAE); one value, not pairwise.
 
+``per_dimension=True`` treats every single dimension of the chosen subspaces as its own subspace (named
+``<subspace>[i]`` for wider ones): with ``"tc"`` it is FactorVAE's TC over dimensions (each column permuted on its own).
+
 ``"club"`` and ``"tc"`` own networks: train them with a separate optimiser on
 :meth:`SubspaceIndependence.auxiliary_parameters` using :meth:`SubspaceIndependence.auxiliary_loss` on detached codes
 (or call :meth:`SubspaceIndependence.update_auxiliary`), and keep those parameters out of the encoder's optimiser.
@@ -52,6 +55,13 @@ from disco.models.subspaces import Subspace, SubspaceSpec
 ESTIMATORS: tuple[str, ...] = ("dcor", "hsic", "crosscov", "club", "tc")
 
 
+def single_dimensions(s: Subspace) -> list[Subspace]:
+    """Subspace ``s`` as width-1 subspaces at the same columns (``s`` itself when it has width 1)."""
+    if s.width == 1:
+        return [s]
+    return [Subspace(f"{s.name}[{i}]", 1, s.start + i, s.factor) for i in range(s.width)]
+
+
 class SubspaceIndependence(nn.Module):
     """Dependence penalty between subspaces of a code ``z`` (B, spec.dim).
 
@@ -68,6 +78,7 @@ class SubspaceIndependence(nn.Module):
             used); dcor and hsic cost O(B²), so 256 rows keep them at a few ms on CPU. ``None`` uses all rows. Under
             DDP the rows are taken from the global batch.
         gather_distributed: under DDP evaluate the penalty on the codes of all ranks (gathered with gradients).
+        per_dimension: split the chosen subspaces into single dimensions (FactorVAE's TC with ``"tc"``).
     """
 
     membership: torch.Tensor
@@ -85,11 +96,14 @@ class SubspaceIndependence(nn.Module):
         tc_hidden: Sequence[int] = (256, 256),
         max_samples: int | None = None,
         gather_distributed: bool = True,
+        per_dimension: bool = False,
     ) -> None:
         super().__init__()
         if estimator not in ESTIMATORS:
             raise ConfigError(f"unknown independence estimator {estimator!r}; valid names: {', '.join(ESTIMATORS)}")
         chosen = [spec[n] for n in subspaces] if subspaces is not None else list(spec)
+        if per_dimension:
+            chosen = [d for s in chosen for d in single_dimensions(s)]
         if len(chosen) < 2:
             raise ConfigError(
                 f"independence penalty needs at least two subspaces, got {[s.name for s in chosen]}; add subspaces"
@@ -103,6 +117,7 @@ class SubspaceIndependence(nn.Module):
             raise ConfigError(f"independence max_samples is {max_samples}; use at least 4 (or None for all rows)")
         self.max_samples = max_samples
         self.gather_distributed = gather_distributed
+        self.per_dimension = per_dimension
         self.chosen: tuple[Subspace, ...] = tuple(chosen)
         self.pairs: tuple[tuple[Subspace, Subspace], ...] = tuple(combinations(self.chosen, 2))
         self.club = nn.ModuleDict()

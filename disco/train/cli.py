@@ -171,11 +171,12 @@ def parse_config(argv: Sequence[str], base: dict[str, Any] | None = None) -> Tra
 
 def dump_config(cfg: TrainConfig) -> str:
     """The resolved config as YAML, headed by a comment naming the resolved supervision level."""
-    from disco.data.supervision import MEANING, resolve_supervision
+    from disco.data.supervision import MEANING, resolve_supervision, supervision_notes
     from disco.train.config import to_plain
 
     level = resolve_supervision(cfg.data.supervision, cfg.objective)
     head = f"# supervision: {level} ({MEANING[level]})\n"
+    head += "".join(f"# note: {note}\n" for note in supervision_notes(cfg.objective))
     return head + yaml.safe_dump(to_plain(cfg), sort_keys=False)
 
 

@@ -42,7 +42,9 @@ class ScheduleConfig:
 
 @dataclass
 class ContrastiveConfig:
-    """Per-subspace contrastive term (NT-Xent of Chen et al. 2020 restricted to the subspace of each shared factor)."""
+    """Per-subspace contrastive term (NT-Xent of Chen et al. 2020 restricted to the subspace of each shared factor).
+    With factor classes (``labels``) and ``mask_same_value``, same-value candidates are ``positive`` (SupCon) or only
+    ``exclude``-d from the negatives (removes false negatives without adding positives)."""
 
     weight: float = 1.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -50,6 +52,7 @@ class ContrastiveConfig:
     similarity: Literal["auto", "cosine", "neg_sq_dist"] = "auto"
     symmetric: bool = True
     mask_same_value: bool = True
+    same_value: Literal["positive", "exclude"] = "positive"
     gather_distributed: bool = True
 
 

@@ -25,7 +25,7 @@ from disco.models.microbatch import microbatched, resolve_chunk
 from disco.models.subspaces import SubspaceSpec
 from disco.train.config import TrainConfig, to_plain
 from disco.train.guard import FiniteGuard
-from disco.train.objective import Objective, ObjectiveOutput
+from disco.train.objective import Objective, ObjectiveOutput, needs_decoder
 from disco.train.step import CrossInputs, StepInputs, TermContext
 
 
@@ -70,7 +70,7 @@ class DiscoModule(pl.LightningModule):
         self.encoder_kwargs.update(cfg.model.encoder_kwargs)
         self.encoder = build_encoder(cfg.model.encoder, **self.encoder_kwargs)
         self.decoder: nn.Module | None = None
-        if cfg.objective.vae.weight != 0.0 and cfg.model.decoder:
+        if needs_decoder(cfg.objective) and cfg.model.decoder:
             dec_kwargs = shape_kwargs(DECODERS.get(cfg.model.decoder), num_channels, self.spec.dim)
             dec_kwargs.update(cfg.model.decoder_kwargs)
             self.decoder = build_decoder(cfg.model.decoder, **dec_kwargs)
@@ -110,7 +110,7 @@ class DiscoModule(pl.LightningModule):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder logits of codes ``z`` (B, D), in micro-batches of :attr:`microbatch` rows."""
         if self.decoder is None:
-            raise RuntimeError("this module has no decoder (objective.vae.weight is 0 or model.decoder is empty)")
+            raise RuntimeError("this module has no decoder (no decoding term is on or model.decoder is empty)")
         logits: torch.Tensor = microbatched(self.decoder, z, self.microbatch)
         return logits
 

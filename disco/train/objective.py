@@ -32,8 +32,18 @@ TERMS: dict[str, TermBuilder] = {
     "equivariance": terms.build_equivariance,
     "independence": terms.build_independence,
     "vae": terms.build_vae,
+    "weak_vae": terms.build_weak_vae,
+    "supervised": terms.build_supervised,
     "alignment": alignment.build_alignment,
 }
+
+#: Terms that decode codes: the module builds its decoder when one of them is on.
+DECODING_TERMS: tuple[str, ...] = ("vae", "weak_vae")
+
+
+def needs_decoder(cfg: ObjectiveConfig) -> bool:
+    """Whether a term of ``cfg`` that decodes codes (:data:`DECODING_TERMS`) has a non-zero weight."""
+    return any(float(getattr(cfg, name).weight) != 0.0 for name in DECODING_TERMS)
 
 
 @dataclass

@@ -26,7 +26,9 @@ from disco.train.config import (
     EquivarianceConfig,
     IndependenceConfig,
     LocalisationConfig,
+    SupervisedConfig,
     VAEConfig,
+    WeakVAEConfig,
 )
 from disco.train.step import StepInputs, TermContext
 
@@ -55,6 +57,7 @@ def build_contrastive(cfg: ContrastiveConfig, ctx: TermContext) -> nn.Module:
             similarity=cfg.similarity,
             symmetric=cfg.symmetric,
             mask_same_value=cfg.mask_same_value,
+            same_value=cfg.same_value,
             gather_distributed=cfg.gather_distributed,
         )
     )
@@ -173,6 +176,60 @@ def build_vae(cfg: VAEConfig, ctx: TermContext) -> nn.Module:
             dataset_size=ctx.dataset_size,
         )
     )
+
+
+class WeakVAETerm(nn.Module):
+    """Ada-GVAE / Ada-ML-VAE on the pair (:class:`disco.losses.weak_vae.WeakVAELoss`): samples its own codes from the
+    aggregated posteriors and decodes them."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        if inputs.decode is None:
+            raise ConfigError("the weak_vae term needs a decoder; set model.decoder (e.g. conv64)")
+        out: LossOutput = self.loss(inputs.x, inputs.mean, inputs.logvar, inputs.decode, inputs.batch.shared)
+        return out
+
+
+def build_weak_vae(cfg: WeakVAEConfig, ctx: TermContext) -> nn.Module:
+    from disco.losses.weak_vae import WeakVAELoss
+
+    if not ctx.has_decoder:
+        raise ConfigError("objective.weak_vae.weight > 0 needs a decoder; set model.decoder (e.g. conv64)")
+    tie = None
+    if cfg.shared == "labels":
+        tie = torch.zeros(len(ctx.factor_names), ctx.spec.dim, dtype=torch.bool)
+        for s, k in zip(ctx.spec.tied, ctx.spec.factor_columns(ctx.factor_names), strict=True):
+            tie[k, s.slice] = True
+    return WeakVAETerm(
+        WeakVAELoss(likelihood=cfg.likelihood, beta=cfg.beta, aggregation=cfg.aggregation, shared=cfg.shared, tie=tie)
+    )
+
+
+class SupervisedTerm(nn.Module):
+    """Per-factor classification of both views' encoder means from their tied subspaces
+    (:class:`disco.losses.supervised.FactorClassification`): a reference ceiling, not a disentanglement method."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        b = inputs.batch
+        if b.classes_a is None or b.classes_b is None:
+            raise ConfigError("objective.supervised reads factor classes; it needs data.supervision: labels")
+        out: LossOutput = self.loss(inputs.mean, torch.cat([b.classes_a, b.classes_b]))
+        return out
+
+
+def build_supervised(cfg: SupervisedConfig, ctx: TermContext) -> nn.Module:
+    from disco.losses.supervised import FactorClassification
+
+    if ctx.supervision != "labels":
+        raise ConfigError("objective.supervised reads factor classes; it needs data.supervision: labels")
+    return SupervisedTerm(FactorClassification(ctx.spec, ctx.factor_names, ctx.factor_sizes, head=cfg.head))
 
 
 def _kwargs(kwargs: dict[str, Any], term: str) -> dict[str, Any]:

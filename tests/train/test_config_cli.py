@@ -135,7 +135,8 @@ def test_every_shipped_config_builds_its_model(path: Path) -> None:
     names = tuple(space.names)
     if cfg.data.supervision == "augment":  # subspaces tie to the augmenter's tags, not to the dataset's factors
         names = augmenter_from_config(cfg.data.augment, seed=0).factor_names
-    module = DiscoModule(cfg, names, channels, 1000)
+    sizes = tuple(space.sizes) if names == tuple(space.names) else ()
+    module = DiscoModule(cfg, names, channels, 1000, factor_sizes=sizes)
     assert module.objective.names  # at least one term is on
     assert module.spec.dim == module.encoder_kwargs["latent_dim"]
 
