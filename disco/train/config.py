@@ -77,6 +77,17 @@ class EquivarianceConfig:
 
 
 @dataclass
+class VarianceConfig:
+    """Variance floor on the units of the tied subspaces (``all_units``: every unit), VICReg's hinge on the batch
+    standard deviation (:mod:`disco.losses.variance`): keeps a subspace whose factor is not yet seen from collapsing."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    gamma: float = 1.0
+    all_units: bool = False
+
+
+@dataclass
 class IndependenceConfig:
     """Mutual-information penalty between subspaces; ``club`` and ``tc`` train an auxiliary net with ``optim.aux_lr``.
     ``kwargs`` go to :class:`~disco.losses.independence.SubspaceIndependence` (e.g. ``per_dimension: true`` with ``tc``
@@ -162,6 +173,7 @@ class ObjectiveConfig:
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     localisation: LocalisationConfig = field(default_factory=LocalisationConfig)
     equivariance: EquivarianceConfig = field(default_factory=EquivarianceConfig)
+    variance: VarianceConfig = field(default_factory=VarianceConfig)
     independence: IndependenceConfig = field(default_factory=IndependenceConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     weak_vae: WeakVAEConfig = field(default_factory=WeakVAEConfig)

@@ -30,6 +30,7 @@ TERMS: dict[str, TermBuilder] = {
     "contrastive": terms.build_contrastive,
     "localisation": terms.build_localisation,
     "equivariance": terms.build_equivariance,
+    "variance": terms.build_variance,
     "independence": terms.build_independence,
     "vae": terms.build_vae,
     "weak_vae": terms.build_weak_vae,

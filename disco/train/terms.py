@@ -28,6 +28,7 @@ from disco.train.config import (
     LocalisationConfig,
     SupervisedConfig,
     VAEConfig,
+    VarianceConfig,
     WeakVAEConfig,
 )
 from disco.train.step import StepInputs, TermContext
@@ -113,6 +114,27 @@ def build_equivariance(cfg: EquivarianceConfig, ctx: TermContext) -> nn.Module:
     kinds = {n: tagged[n] for n in names}
     dims = {n: 2 if k == "translation" else 1 for n, k in kinds.items()}
     return EquivarianceTerm(AugmentationEquivariance(ctx.spec, kinds, dims, scale=cfg.scale))
+
+
+class VarianceTerm(nn.Module):
+    """Variance floor on the codes of both views (:class:`disco.losses.variance.VarianceFloor`)."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        out: LossOutput = self.loss(inputs.z)
+        return out
+
+
+def build_variance(cfg: VarianceConfig, ctx: TermContext) -> nn.Module:
+    from disco.losses.variance import VarianceFloor
+
+    dims = None if cfg.all_units else [i for s in ctx.spec.tied for i in range(s.slice.start, s.slice.stop)]
+    if dims is not None and not dims:
+        raise ConfigError("objective.variance holds up the tied subspaces but there are none; set all_units: true")
+    return VarianceTerm(VarianceFloor(cfg.gamma, dims))
 
 
 class IndependenceTerm(nn.Module):
