@@ -95,6 +95,9 @@ class PairSampler:
         max_rounds: redraw rounds for partners outside ``indices`` before the fallback described in the module doc.
         change_k: ``k`` of mode ``change_k`` (1 .. number of varying factors, or -1 for a random ``k`` per pair).
         domain: render the images in this domain shift (:mod:`disco.data.domains`); ``None`` for the stored images.
+        group_size: pairs per anchor: the batch is drawn as groups of ``group_size`` pairs that share one anchor image
+            and one chosen factor (every partner of a share-one group shows the anchor's value of that factor, so all
+            of the group's images share it); ``ids`` then holds each pair's anchor row. 1: independent pairs.
     """
 
     def __init__(
@@ -110,7 +113,11 @@ class PairSampler:
         max_rounds: int = 16,
         change_k: int = 1,
         domain: Domain | None = None,
+        group_size: int = 1,
     ) -> None:
+        if group_size < 1 or group_size > batch_size:
+            raise ConfigError(f"pair_group {group_size} must lie between 1 and the batch size {batch_size}")
+        self.group_size = int(group_size)
         if mode not in MODES:
             raise ConfigError(f"unknown pair mode {mode!r}; choose one of {', '.join(MODES)}")
         if batch_size < 1:
@@ -249,12 +256,15 @@ class PairSampler:
     # ---- public API -----------------------------------------------------------------------------------------------
     def sample(self) -> PairBatch:
         """One batch of ``batch_size`` pairs in this sampler's mode, all tensors on ``device``."""
-        anchor = self.indices[self._anchor_rows(self.batch_size)]
-        partner = self._partners(anchor, self._pick_factor(self.batch_size), self.mode)
+        b, g = self.batch_size, self.group_size
+        groups = -(-b // g)
+        anchor = self.indices[self._anchor_rows(groups)].repeat_interleave(g)[:b]
+        factor = self._pick_factor(groups).repeat_interleave(g)[:b]
+        partner = self._partners(anchor, factor, self.mode)
         both = torch.cat([anchor, partner])
         x, c = self.images.gather(both), self.classes[both]  # one gather for both views
-        b = self.batch_size
-        return PairBatch(x[:b], x[b:], c[:b] == c[b:], self.factor_names, c[:b], c[b:])
+        ids = anchor if g > 1 else None
+        return PairBatch(x[:b], x[b:], c[:b] == c[b:], self.factor_names, c[:b], c[b:], ids)
 
     def sample_triplets(self, batch_size: int | None = None) -> TripletBatch:
         """Anchors, positives sharing only factor ``k`` with them ("share_one") and negatives differing only in ``k``."""

@@ -78,18 +78,29 @@ def view_masks(
     classes_a: torch.Tensor | None = None,
     classes_b: torch.Tensor | None = None,
     same_value: str | None = "positive",
+    ids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Positive and candidate masks ``(2N, 2N)`` over the views ``[a_0..a_{N-1}, b_0..b_{N-1}]`` of N pairs.
 
     ``shared (N,)`` makes a pair's two views positives of each other; with classes ``(N,)`` and ``same_value`` set to
     ``"positive"`` every other view of the anchor's class is a positive too, with ``"exclude"`` it is dropped from the
-    candidates; ``None`` ignores classes. A view is never its own candidate.
+    candidates; ``None`` ignores classes. ``ids (N,)``: the identity of each pair's view a (pairs drawn in groups
+    around one anchor image); views of pairs with the same id are positives when each shows the anchor's value (a
+    view a always, a view b when its pair shares the factor): sharing is transitive through the common image. A view
+    is never its own candidate, nor is another copy of the same anchor image.
     """
     n = shared.shape[0]
     idx = torch.arange(2 * n, device=shared.device)
     not_self = idx[:, None] != idx[None, :]
     positive = torch.zeros(2 * n, 2 * n, dtype=torch.bool, device=shared.device)
     positive[idx, (idx + n) % (2 * n)] = shared.bool().repeat(2)
+    if ids is not None:
+        group = ids.repeat(2)
+        holds = torch.cat([torch.ones_like(shared, dtype=torch.bool), shared.bool()])
+        same = group[:, None] == group[None, :]
+        positive = positive | (same & holds[:, None] & holds[None, :] & not_self)
+        is_a = idx < n
+        not_self = not_self & ~(same & is_a[:, None] & is_a[None, :])  # a group's copies of its anchor are one image
     candidate = not_self
     if same_value is not None and classes_a is not None and classes_b is not None:
         cls = torch.cat([classes_a, classes_b])
@@ -161,6 +172,7 @@ class SubspaceContrastive(nn.Module):
         shared: torch.Tensor,
         classes_a: torch.Tensor | None = None,
         classes_b: torch.Tensor | None = None,
+        ids: torch.Tensor | None = None,
     ) -> LossOutput:
         b = z_a.shape[0]
         if z_a.shape != z_b.shape or z_a.ndim != 2 or z_a.shape[1] != self.spec.dim:
@@ -186,8 +198,9 @@ class SubspaceContrastive(nn.Module):
             ca = gather_no_grad(classes_a) if with_classes and classes_a is not None else None
             cb = gather_no_grad(classes_b) if with_classes and classes_b is not None else None
             offset = rank_offset(b, z_a.device)
+            group = gather_no_grad(ids) if ids is not None else None
         else:
-            za, zb, sh, ca, cb, offset = z_a, z_b, shared, classes_a, classes_b, 0
+            za, zb, sh, ca, cb, offset, group = z_a, z_b, shared, classes_a, classes_b, 0, ids
         n = za.shape[0]
         rows = torch.arange(offset, offset + b, device=z_a.device)
         if self.symmetric:
@@ -201,6 +214,7 @@ class SubspaceContrastive(nn.Module):
                 ca[:, col] if ca is not None else None,
                 cb[:, col] if cb is not None else None,
                 self.same_value,
+                group,
             )
             logits = similarity_logits(views[rows], views, kind, self.temperature)
             loss_i, valid, correct = multi_positive_nce(logits, positive[rows], candidate[rows])

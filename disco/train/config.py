@@ -206,7 +206,9 @@ class DataConfig:
     ``supervision`` (see :mod:`disco.data.supervision`): ``labels`` (pairs + factor classes), ``pairs`` (``shared``
     only) or ``augment`` (images only; pairs from the factor-tagged augmenter configured by ``augment``). ``source``
     picks a pair source by name (:data:`disco.data.sources.SOURCES`); ``null`` takes the level's default (``grid`` for
-    labels and pairs, ``augment`` for augment). ``pair_mode`` and ``change_k`` configure the grid source.
+    labels and pairs, ``augment`` for augment). ``pair_mode`` and ``change_k`` configure the grid source;
+    ``pair_group`` > 1 draws the batch as groups of that many pairs with one anchor image and one chosen factor each
+    (the pairs carry the anchor's identity in ``ids``, so images a group shares a factor with are known to share it).
 
     Pairs are drawn from the ``train`` part of :func:`disco.data.splits.split_indices` (seed ``split_seed``); evaluation
     scores the held-out ``test`` part. ``batch_size`` is per device (a DDP run of N devices steps on N× as many pairs).
@@ -223,6 +225,7 @@ class DataConfig:
     source: str | None = None
     pair_mode: PairMode = "share_one"
     change_k: int = 1
+    pair_group: int = 1
     augment: dict[str, Any] = field(default_factory=default_augment)
     batch_size: int = 64
     steps_per_epoch: int = 1000

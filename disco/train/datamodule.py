@@ -121,7 +121,12 @@ class PairDataModule(pl.LightningDataModule):
             batch_size=self.cfg.batch_size * world_size,
             device=device,
             seed=self.seed,
-            settings={"pair_mode": self.cfg.pair_mode, "change_k": self.cfg.change_k, "augment": self.cfg.augment},
+            settings={
+                "pair_mode": self.cfg.pair_mode,
+                "change_k": self.cfg.change_k,
+                "pair_group": self.cfg.pair_group,
+                "augment": self.cfg.augment,
+            },
             domain=self.source_domain,
         )
         source = build_source(self.cfg.source, self.supervision, request)

@@ -43,7 +43,7 @@ class ContrastiveTerm(nn.Module):
 
     def forward(self, inputs: StepInputs) -> LossOutput:
         b = inputs.batch
-        out: LossOutput = self.loss(inputs.z_a, inputs.z_b, b.shared, b.classes_a, b.classes_b)
+        out: LossOutput = self.loss(inputs.z_a, inputs.z_b, b.shared, b.classes_a, b.classes_b, b.ids)
         return out
 
 

@@ -40,6 +40,26 @@ def test_share_only_k(grid: GroundTruthData) -> None:
     assert counts.min() > 400  # the shared factor is drawn among all varying factors
 
 
+def test_groups_share_one_anchor_and_factor(grid: GroundTruthData) -> None:
+    sampler = PairSampler(grid, batch_size=30, mode="share_one", seed=4, group_size=4)
+    batch = sampler.sample()
+    ra, _ = _check_batch(batch, grid)
+    assert batch.ids is not None and torch.equal(batch.ids, ra)
+    assert batch.classes_a is not None and batch.classes_b is not None
+    for start in range(0, 30, 4):
+        rows = slice(start, min(start + 4, 30))
+        assert len(set(ra[rows].tolist())) == 1  # one anchor image per group
+        shared = batch.shared[rows, 1:]
+        assert (shared == shared[0]).all() and shared[0].sum() == 1  # the same factor for the whole group
+        k = 1 + int(shared[0].float().argmax())
+        assert (batch.classes_b[rows, k] == batch.classes_a[rows, k]).all()  # so every partner shows its value
+    plain = PairSampler(grid, batch_size=30, mode="share_one", seed=4).sample()
+    one = PairSampler(grid, batch_size=30, mode="share_one", seed=4, group_size=1).sample()
+    assert plain.ids is None and one.ids is None and torch.equal(plain.x_b, one.x_b)
+    with pytest.raises(ConfigError, match="pair_group 31 must lie between 1 and the batch size 30"):
+        PairSampler(grid, batch_size=30, group_size=31)
+
+
 def test_change_only_k_with_fixed_factor(grid: GroundTruthData) -> None:
     batch = PairSampler(grid, batch_size=1000, mode="change_one", seed=3).sample()
     assert torch.equal((~batch.shared).sum(1), torch.ones(len(batch), dtype=torch.long))

@@ -17,7 +17,7 @@ FACTORS = ["shape", "scale", "orient", "pos"]
 SPEC = SubspaceSpec.parse("shape=3,scale=1,orient=2,free=2")
 
 
-def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="positive", weights=None):
+def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="positive", weights=None, ids=None):
     """Loss written anchor by anchor, candidate by candidate, in float64 NumPy."""
     za, zb = np.asarray(za, np.float64), np.asarray(zb, np.float64)
     n = za.shape[0]
@@ -38,7 +38,12 @@ def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="posi
             for j in range(2 * n):
                 if j == i:
                     continue
+                grouped = ids is not None and ids[i % n] == ids[j % n]
+                if grouped and i < n and j < n:
+                    continue  # another copy of the same anchor image
                 partner = j == (i + n) % (2 * n) and bool(shared[i % n, col])
+                if grouped and (i < n or shared[i % n, col]) and (j < n or shared[j % n, col]):
+                    partner = True  # both show the group anchor's value
                 same = cls is not None and same_value is not None and cls[i] == cls[j]
                 if same and same_value == "exclude" and not partner:
                     continue
@@ -81,6 +86,31 @@ def test_matches_loop_reference(dtype, classes, symmetric, same_value):
     assert out.loss.dtype == dtype
     assert out.loss.item() == pytest.approx(ref, rel=tol, abs=tol)
     assert out.diagnostics["raw"].item() == pytest.approx(ref, rel=tol, abs=tol)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_grouped_pairs_match_loop_reference(symmetric):
+    za, zb, shared, _, _ = make_batch(12, torch.float64, seed=5, classes=False)
+    ids = torch.tensor([3, 3, 3, 3, 8, 8, 8, 8, 1, 2, 2, 5])
+    loss = SubspaceContrastive(SPEC, FACTORS, temperature=0.3, symmetric=symmetric)
+    got = loss(za, zb, shared, ids=ids).loss.item()
+    want = loop_reference(za.numpy(), zb.numpy(), shared.numpy(), None, None, 0.3, symmetric, ids=ids.numpy())
+    assert got == pytest.approx(want, rel=1e-10)
+    plain = loss(za, zb, shared).loss.item()
+    assert got != pytest.approx(plain, rel=1e-3)  # the groups change which views are positives
+    distinct = loss(za, zb, shared, ids=torch.arange(12)).loss.item()
+    assert distinct == pytest.approx(plain, rel=1e-12)  # one pair per id is the plain loss
+
+
+def test_group_masks_by_hand():
+    shared = torch.tensor([True, False, True, True])
+    pos, cand = view_masks(shared, ids=torch.tensor([7, 7, 7, 9]))
+    # views a0 a1 a2 a3 b0 b1 b2 b3; a0..a2 are one image; b0, b2 show its value, b1 does not; pair 3 alone
+    assert pos[0].tolist() == [False, False, False, False, True, False, True, False]
+    assert pos[4].tolist() == [True, True, True, False, False, False, True, False]
+    assert not pos[5].any() and pos[3].tolist() == [False] * 7 + [True]
+    assert cand[0].tolist() == [False, False, False, True, True, True, True, True]
+    assert cand[4].sum() == 7
 
 
 def test_mask_same_value_off_ignores_classes():

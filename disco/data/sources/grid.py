@@ -36,6 +36,7 @@ class GridPairSource(PairSource):
             device=request.device,
             seed=request.seed,
             change_k=int(settings.get("change_k", 1)),
+            group_size=int(settings.get("pair_group", 1)),
             domain=request.domain,
         )
         return cls(sampler)
