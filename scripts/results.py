@@ -1,7 +1,7 @@
 """Results table: N seeds of each config, each under a time budget; the median held-out scores as Markdown.
 
     python scripts/results.py                                       # disco default, β-VAE, β-TCVAE × 3 seeds, 15 min each
-    python scripts/results.py --configs configs/dsprites.yaml configs/ablations/no_mi.yaml --seeds 5 --max-minutes 60
+    python scripts/results.py --configs configs/dsprites.yaml configs/ablations/with_dcor.yaml --seeds 5 --max-minutes 60
     python scripts/results.py --replica shapes3d --max-steps 600 --max-minutes 0    # a step budget, load-independent
     python scripts/results.py --subsample orientation=4 --max-minutes 1 --seeds 1 --set trainer.max_steps=20   # smoke
     python scripts/results.py --configs --row "pairs_c1=configs/dsprites_pairs.yaml --data.pair_mode=change_one" \
