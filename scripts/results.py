@@ -62,9 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         rows: dict[str, list[dict[str, float]]] = {}
         run_dirs: dict[str, list[str]] = {}
         supervision = {name: config_supervision(c, extra) for name, c, extra in plan}  # checks every config now
+        scored = {name: _applicable(metrics, c, extra, name) for name, c, extra in plan}
+        folders = {name: Path("outputs/results") / Path(dataset).stem / name for name, _, _ in plan}
+        taken = [str(f) for f in folders.values() if not args.force and any(f.glob("seed*/checkpoints/*.ckpt"))]
+        if taken:
+            raise ConfigError(
+                f"{taken[0]} holds runs of an earlier table; pass --force to replace them or rename the row"
+            )
         for name, config, extra in plan:
             for seed in range(args.seeds):
-                run_dir = Path("outputs/results") / Path(dataset).stem / name / f"seed{seed}"
+                run_dir = folders[name] / f"seed{seed}"
                 start = time.perf_counter()
                 scores = train_config(
                     config,
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"--trainer.max_minutes={args.max_minutes or 'null'}",
                         *([f"--trainer.max_steps={args.max_steps}"] if args.max_steps else []),
                         *(["--overwrite=true"] if args.force else []),
-                        f"--eval.final=[{', '.join(metrics)}]",
+                        f"--eval.final=[{', '.join(scored[name])}]",
                         *extra,
                     ],
                 )
@@ -111,6 +118,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_guarded(run)
+
+
+def _applicable(metrics: list[str], config: str, overrides: list[str], name: str) -> list[str]:
+    """``metrics`` without those the row's code cannot have (mig_subspace needs two subspaces or more); the table
+    shows n/a for them."""
+    from disco.models.subspaces import SubspaceSpec
+    from disco.train.cli import parse_config
+
+    spec = SubspaceSpec.parse(parse_config(["--config", config, *overrides]).model.subspaces)
+    if "mig_subspace" in metrics and len(spec.names) < 2:
+        print(f"{name}: one subspace ({spec.names[0]}), so no mig_subspace (n/a in the table)", flush=True)
+        return [m for m in metrics if m != "mig_subspace"]
+    return metrics
 
 
 def _row(text: str, overrides: list[str]) -> tuple[str, str, list[str]]:

@@ -101,6 +101,27 @@ def test_results_named_rows_columns_and_the_mig_plot(
     assert lines["par"] == ("pairs", [1, 2, 3], pytest.approx([h["mig"] for h in record["history"]]))
     assert plot.main(["outputs/r.json", "--out", "outputs/m.png"]) == 0
     assert (tmp_path / "outputs" / "m.png").read_bytes()[:4] == b"\x89PNG"
+    # a row whose code has one subspace gets no mig_subspace (n/a), instead of failing after training
+    vae = ["--configs", "--row", f"vae={REPO / 'configs' / 'betavae.yaml'}", "--seeds", "1", "--max-minutes", "0"]
+    args = [
+        *vae,
+        "--dataset",
+        str(tiny_dsprites),
+        "--columns",
+        "mig",
+        "mig_subspace",
+        *FAST,
+        "--model.subspaces=free=4",
+        "--out",
+        "outputs/v.md",
+    ]
+    assert results.main(args) == 0
+    assert (
+        "| vae | none | 1 |" in (tmp_path / "outputs" / "v.md").read_text()
+        and "n/a" in (tmp_path / "outputs" / "v.md").read_text()
+    )
+    # an earlier table's runs are not replaced without --force: one error before any training
+    assert results.main(args) != 0
     assert results.main(["--configs", "--row", "bad", "--dataset", str(tiny_dsprites)]) != 0
     assert results.main(["--configs", "--row", f"a={config}", "--row", f"a={config}", "--dataset", "x.h5"]) != 0
     assert not (tmp_path / "outputs" / "results" / "x").exists()
