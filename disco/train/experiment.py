@@ -73,12 +73,15 @@ def median_table(
     rows: Mapping[str, Sequence[Mapping[str, float]]],
     metrics: Sequence[str] = HEADLINE,
     supervision: Mapping[str, str] | None = None,
+    saw: Mapping[str, str] | None = None,
 ) -> str:
     """Markdown table: one row per config, the median over seeds of each metric, per-seed values in brackets; with
-    ``supervision`` (config -> level) a column says what each config's learner saw."""
+    ``supervision`` (config -> level) a column says what each config's learner saw, and ``saw`` (config -> text) adds
+    a column that says it in words."""
     sup = supervision is not None
-    head = "| config | " + ("supervision | " if sup else "") + "seeds | " + " | ".join(metrics) + " |"
-    lines = [head, "|---|" + ("---|" if sup else "") + "---:|" + "---:|" * len(metrics)]
+    words = "what the learner saw | " if saw is not None else ""
+    head = "| config | " + ("supervision | " if sup else "") + words + "seeds | " + " | ".join(metrics) + " |"
+    lines = [head, "|---|" + ("---|" if sup else "") + ("---|" if words else "") + "---:|" + "---:|" * len(metrics)]
     for name, runs in rows.items():
         cells = []
         for m in metrics:
@@ -87,5 +90,6 @@ def median_table(
                 "n/a" if not vals else f"{statistics.median(vals):.3f} ({', '.join(f'{v:.3f}' for v in vals)})"
             )
         level = f"{supervision.get(name, '?')} | " if supervision is not None else ""
+        level += f"{saw.get(name, '')} | " if saw is not None else ""
         lines.append(f"| {name} | {level}{len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -54,6 +54,30 @@ def test_median_table_by_hand() -> None:
     assert parse_subsample("orientation=4, pos_x=2") == {"orientation": 4, "pos_x": 2}
 
 
+def test_supervision_table_groups_rows_by_what_the_learner_saw(tmp_path: Path) -> None:
+    """Rows from several results JSONs come out grouped none → pairs → augment → labels, renamed, with the words."""
+    one = {
+        "lab": {"supervision": "labels", "runs": [{"mig": 0.4}, {"mig": 0.2}, {"mig": 0.3}]},
+        "vae": {"supervision": "none", "runs": [{"mig": 0.05}]},
+    }
+    two = {"aug": {"supervision": "augment", "runs": [{"mig": 0.25}]}, "ada": {"supervision": "pairs", "runs": [{}]}}
+    (tmp_path / "a.json").write_text(json.dumps(one))
+    (tmp_path / "b.json").write_text(json.dumps(two))
+    table = _script("supervision_table")
+    out = tmp_path / "t.md"
+    argv = [str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--columns", "mig", "--out", str(out)]
+    assert table.main([*argv, "--name", "ada=Ada-GVAE", "--saw", "ada=that two images form a pair"]) == 0
+    assert out.read_text().splitlines() == [
+        "| config | supervision | what the learner saw | seeds | mig |",
+        "|---|---|---|---:|---:|",
+        "| vae | none |  | 1 | 0.050 (0.050) |",
+        "| Ada-GVAE | pairs | that two images form a pair | 1 | n/a |",
+        "| aug | augment |  | 1 | 0.250 (0.250) |",
+        "| lab | labels |  | 3 | 0.300 (0.400, 0.200, 0.300) |",
+    ]
+    assert table.main([*argv, "--saw", "nope=x"]) != 0 and table.main([*argv, "--name", "=x"]) != 0
+
+
 @pytest.mark.slow
 def test_results_script_writes_table(tiny_dsprites: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
