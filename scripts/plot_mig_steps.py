@@ -21,6 +21,7 @@ from disco.errors import ConfigError
 
 COLOURS = {"none": "tab:grey", "augment": "tab:orange", "pairs": "tab:blue", "labels": "tab:green"}
 STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "v", "D")
 
 
 def curves(table: dict[str, dict[str, Any]], metric: str = "mig") -> dict[str, tuple[str, list[int], list[float]]]:
@@ -67,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         fig, ax = plt.subplots(figsize=(7, 4.2))
         used: dict[str, int] = {}
         for name, (level, steps, values) in lines.items():
-            style = STYLES[used.get(level, 0) % len(STYLES)]
-            used[level] = used.get(level, 0) + 1
-            ax.plot(
-                steps, values, style, marker="o", ms=3, color=COLOURS.get(level, "black"), label=f"{name} ({level})"
-            )
+            k = used.get(level, 0)  # the k-th row of its level: a line style and a marker of its own
+            used[level] = k + 1
+            style, marker = STYLES[k % len(STYLES)], MARKERS[k % len(MARKERS)]
+            colour = COLOURS.get(level, "black")
+            ax.plot(steps, values, style, marker=marker, ms=4, color=colour, label=f"{name} ({level})")
         ax.set_xlabel("training steps")
         ax.set_ylabel(args.metric)
         ax.set_title(args.title)
