@@ -18,6 +18,7 @@ from typing import Any
 
 from disco.cli import run_guarded
 from disco.errors import ConfigError
+from disco.train.experiment import load_results
 
 COLOURS = {"none": "tab:grey", "augment": "tab:orange", "pairs": "tab:blue", "labels": "tab:green"}
 STYLES = ("-", "--", ":", "-.")
@@ -55,12 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        table: dict[str, dict[str, Any]] = {}
-        for path in args.tables:
-            if not path.is_file():
-                raise ConfigError(f"{path} does not exist; give the .json that scripts/results.py wrote")
-            table.update(json.loads(path.read_text()))
-        lines = curves(table, args.metric)
+        lines = curves(load_results(args.tables), args.metric)
         if not lines:
             raise ConfigError(
                 "no run has periodic evaluations; train with --eval.every_n_steps=N --eval.periodic=[mig]"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from disco.cli import run_guarded
 from disco.errors import ConfigError
+from disco.train.checkpointing import atomic_write_text
 from disco.train.experiment import (
     HEADLINE,
     config_supervision,
@@ -104,15 +105,12 @@ def main(argv: list[str] | None = None) -> int:
             f"dataset: {dataset}; budget per run: {budget}; overrides: {' '.join(overrides) or 'none'}\n\n"
         )
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         raw = {
             name: {"supervision": supervision[name], "runs": runs, "run_dirs": run_dirs[name]}
             for name, runs in rows.items()
         }
-        for path, text in ((out, header + table), (out.with_suffix(".json"), json.dumps(raw, indent=2))):
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
+        atomic_write_text(out, header + table)
+        atomic_write_text(out.with_suffix(".json"), json.dumps(raw, indent=2))
         print(table, end="")
         print(f"wrote {out}")
         return 0

@@ -13,14 +13,14 @@ medians over seeds with the per-seed values in brackets, as ``results.py`` print
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from disco.cli import run_guarded
 from disco.errors import ConfigError
-from disco.train.experiment import median_table
+from disco.train.checkpointing import atomic_write_text
+from disco.train.experiment import load_results, median_table
 
 LEVELS = ("none", "pairs", "augment", "labels")
 
@@ -57,11 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         names, saw = _pairs(args.name, "--name"), _pairs(args.saw, "--saw")
-        table: dict[str, dict[str, Any]] = {}
-        for path in args.tables:
-            if not path.is_file():
-                raise ConfigError(f"{path} does not exist; give the .json that scripts/results.py wrote")
-            table.update(json.loads(path.read_text()))
+        table = load_results(args.tables)
         unknown = sorted((set(names) | set(saw)) - set(table))
         if unknown:
             raise ConfigError(f"--name/--saw row {unknown[0]!r} is in none of the tables; rows: {', '.join(table)}")
@@ -73,10 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             supervision={shown[n]: str(table[n]["supervision"]) for n in rows},
             saw={shown[n]: saw.get(n, "") for n in rows},
         )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(args.out)
+        atomic_write_text(args.out, text)
         print(text, end="")
         return 0
 

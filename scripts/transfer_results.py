@@ -26,6 +26,7 @@ from typing import Any
 
 from disco.cli import run_guarded
 from disco.errors import ConfigError
+from disco.train.checkpointing import atomic_write_text
 from disco.train.experiment import ensure_replica, parse_subsample
 
 #: One alignment term per row name; weights put each term's loss at the scale of the contrastive term (~1-5).
@@ -95,10 +96,8 @@ def run_one(config: str, dataset: str, target: str, row: str, seed: int, args: a
     )
     scores["train_seconds"] = took
     seen = f"{result.module.supervision} (source); target: {result.module.target_supervision or 'unseen'}"
-    tmp = record.with_suffix(".tmp")
     meta = {"row": row, "target": target, "seed": seed, "supervision": seen, "scores": scores}
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(record)
+    atomic_write_text(record, json.dumps(meta, indent=2))
     del result, encoder, data, datamodule
     gc.collect()
     return {**scores, "supervision": seen}
@@ -165,11 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{target} {row} seed {seed}: {shown} ({scores['train_seconds']:.0f} s)", flush=True)
             out.append(table(target, rows))
         text = "\n".join(out)
-        path = Path(args.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write_text(args.out, text)
         print(text)
         return 0
 

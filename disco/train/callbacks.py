@@ -23,6 +23,7 @@ from disco.errors import ConfigError
 from disco.evaluate_augment import AUGMENTATION_ACTIVITY, plan_metrics, subspace_factor_map
 from disco.models.subspaces import SubspaceSpec
 from disco.train import figures
+from disco.train.checkpointing import atomic_write_text
 from disco.train.config import EvalConfig
 from metrics.types import MetricResult
 
@@ -144,9 +145,6 @@ class EvaluationCallback(pl.Callback):
             return
         self.final = self.evaluate(trainer, pl_module, self.final_names, 0, prefix="final")
         scores = flat_scores(self.final)
-        path = self.run_dir / "metrics.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
         history = [{"step": s, **{k: v for k, v in sc.items() if "/" not in k}} for s, sc in self.history]
         record = {
             "step": int(trainer.global_step),
@@ -154,8 +152,7 @@ class EvaluationCallback(pl.Callback):
             "scores": scores,
             "history": history,
         }
-        tmp.write_text(json.dumps(record, indent=2))
-        tmp.replace(path)
+        atomic_write_text(self.run_dir / "metrics.json", json.dumps(record, indent=2))
 
     def evaluate(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, names: list[str], num_samples: int, prefix: str

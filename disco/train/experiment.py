@@ -4,10 +4,12 @@ given, train a config with overrides, and format the held-out metric table."""
 from __future__ import annotations
 
 import gc
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from disco.errors import ConfigError
 
@@ -67,6 +69,17 @@ def config_supervision(config: str | Path, overrides: Sequence[str] = ()) -> str
 
     cfg = parse_config(["--config", str(config), *overrides])
     return resolve_supervision(cfg.data.supervision, cfg.objective)
+
+
+def load_results(paths: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """The rows of the JSON files ``scripts/results.py`` writes beside its tables (supervision, runs, run folders),
+    merged in order; a missing file is one :class:`ConfigError` line."""
+    table: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise ConfigError(f"{path} does not exist; give the .json that scripts/results.py wrote")
+        table.update(json.loads(Path(path).read_text()))
+    return table
 
 
 def median_table(

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import Crash, tiny_config
 
-from disco.train.checkpointing import AtomicCheckpointIO, atomic_torch_save
+from disco.train.checkpointing import AtomicCheckpointIO, atomic_torch_save, atomic_write_text
 from disco.train.run import train
 
 
@@ -95,6 +95,13 @@ def test_atomic_save_replaces_whole_file(tmp_path: Path) -> None:
     atomic_torch_save({"a": torch.arange(5)}, path)
     atomic_torch_save({"a": torch.arange(2)}, path)
     assert torch.equal(torch.load(path, weights_only=True)["a"], torch.arange(2))
+
+
+def test_atomic_write_text_replaces_whole_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "t.md"
+    atomic_write_text(path, "old text, longer than the new one")
+    atomic_write_text(path, "new")
+    assert path.read_text() == "new" and sorted(p.name for p in path.parent.iterdir()) == ["t.md"]
 
 
 def test_trainer_uses_atomic_io(tiny_dsprites: Path, tmp_path: Path) -> None:
