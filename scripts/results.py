@@ -11,6 +11,9 @@
 variant). Each run writes to outputs/results/<dataset file stem>/<row>/seed<k>/; the table goes to ``--out`` (default outputs/results.md,
 written atomically) and to stdout, with a supervision column (what each config's learner saw: none, augment, pairs or
 labels). Extra arguments are config overrides applied to every run.
+
+``--reuse`` keeps every seed whose folder already holds a finished run of exactly the same config (saved in its
+checkpoint) and trains only the others, e.g. to add seeds 1 and 2 to a table run with ``--seeds 1``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from disco.train.experiment import (
     HEADLINE,
     config_supervision,
     ensure_replica,
+    finished_scores,
     median_table,
     parse_subsample,
     train_config,
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subsample", default=None, help="replica subsampling, e.g. orientation=4,pos_x=2")
     parser.add_argument("--out", default="outputs/results.md")
     parser.add_argument("--force", action="store_true", help="replace the run folders of an earlier table")
+    parser.add_argument("--reuse", action="store_true", help="keep finished runs of the same config; train the rest")
     args, overrides = parser.parse_known_args(argv)
 
     def run() -> int:
@@ -65,33 +70,46 @@ def main(argv: list[str] | None = None) -> int:
         supervision = {name: config_supervision(c, extra) for name, c, extra in plan}  # checks every config now
         scored = {name: _applicable(metrics, c, extra, name) for name, c, extra in plan}
         folders = {name: Path("outputs/results") / Path(dataset).stem / name for name, _, _ in plan}
-        taken = [str(f) for f in folders.values() if not args.force and any(f.glob("seed*/checkpoints/*.ckpt"))]
-        if taken:
-            raise ConfigError(
-                f"{taken[0]} holds runs of an earlier table; pass --force to replace them or rename the row"
+
+        def run_args(name: str, seed: int, extra: list[str]) -> list[str]:
+            budget = [f"--trainer.max_minutes={args.max_minutes or 'null'}"]
+            budget += [f"--trainer.max_steps={args.max_steps}"] if args.max_steps else []
+            return [f"--seed={seed}", f"--run_dir={folders[name] / f'seed{seed}'}", *budget,
+                    f"--eval.final=[{', '.join(scored[name])}]", *extra]  # fmt: skip
+
+        seeds = [(name, config, extra, seed) for name, config, extra in plan for seed in range(args.seeds)]
+        reused: dict[tuple[str, int], dict[str, float]] = {}
+        for name, config, extra, seed in seeds if args.reuse else []:
+            done = finished_scores(
+                config, dataset, run_args(name, seed, extra), folders[name] / f"seed{seed}", scored[name]
             )
-        for name, config, extra in plan:
-            for seed in range(args.seeds):
-                run_dir = folders[name] / f"seed{seed}"
-                start = time.perf_counter()
-                scores = train_config(
-                    config,
-                    dataset,
-                    [
-                        f"--seed={seed}",
-                        f"--run_dir={run_dir}",
-                        f"--trainer.max_minutes={args.max_minutes or 'null'}",
-                        *([f"--trainer.max_steps={args.max_steps}"] if args.max_steps else []),
-                        *(["--overwrite=true"] if args.force else []),
-                        f"--eval.final=[{', '.join(scored[name])}]",
-                        *extra,
-                    ],
-                )
-                rows.setdefault(name, []).append(scores)
-                run_dirs.setdefault(name, []).append(str(run_dir))
-                took = time.perf_counter() - start
-                print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores.get(m, float('nan')):.3f}" for m in args.columns)
-                      + f" ({took:.0f} s)", flush=True)  # fmt: skip
+            if done is not None:
+                reused[name, seed] = done
+        taken = [
+            str(folders[name] / f"seed{seed}")
+            for name, _, _, seed in seeds
+            if (name, seed) not in reused and any((folders[name] / f"seed{seed}").glob("checkpoints/*.ckpt"))
+        ]
+        if taken and not args.force:
+            raise ConfigError(
+                f"{taken[0]} holds a run of an earlier table"
+                + (" with another config" if args.reuse else "")
+                + "; pass --force to replace it, --reuse to keep finished runs of the same config, or rename the row"
+            )
+        for name, config, extra, seed in seeds:
+            run_dir = folders[name] / f"seed{seed}"
+            start = time.perf_counter()
+            if (name, seed) in reused:
+                scores = reused[name, seed]
+                print(f"{name} seed {seed}: reused {run_dir}", flush=True)
+            else:
+                force = ["--overwrite=true"] if args.force else []
+                scores = train_config(config, dataset, [*force, *run_args(name, seed, extra)])
+            rows.setdefault(name, []).append(scores)
+            run_dirs.setdefault(name, []).append(str(run_dir))
+            took = time.perf_counter() - start
+            print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores.get(m, float('nan')):.3f}" for m in args.columns)
+                  + f" ({took:.0f} s)", flush=True)  # fmt: skip
         table = median_table(rows, args.columns, supervision=supervision)
         budget = (
             " and ".join(

@@ -131,13 +131,14 @@ class WeakVAEConfig:
 
 @dataclass
 class SupervisedConfig:
-    """Supervised ceiling (:mod:`disco.losses.supervised`): one ``head`` per tied subspace classifies its factor from
-    that subspace alone, cross-entropy on both views' classes; needs ``data.supervision: labels``. A reference for
-    what the data and encoder allow, not a disentanglement method."""
+    """Supervised ceiling (:mod:`disco.losses.supervised`): one ``head`` per tied subspace predicts its factor from
+    that subspace alone on both views' classes (``linear`` or ``mlp``: cross-entropy; ``regression``: the L2 loss on
+    standardised class indices); needs ``data.supervision: labels``. A reference for what the data and encoder allow,
+    not a disentanglement method."""
 
     weight: float = 0.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    head: Literal["linear"] = "linear"
+    head: Literal["linear", "mlp", "regression"] = "regression"
 
 
 AlignmentKind = Literal["mmd", "coral", "dann", "moco", "margin", "triplet", "center", "domain_head", "prior"]

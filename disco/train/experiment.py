@@ -61,6 +61,35 @@ def train_config(config: str | Path, dataset: str, overrides: Sequence[str]) -> 
     return scores
 
 
+def finished_scores(
+    config: str | Path, dataset: str, overrides: Sequence[str], run_dir: str | Path, metrics: Sequence[str]
+) -> dict[str, float] | None:
+    """The final held-out scores of a run already in ``run_dir`` that :func:`train_config` would train again with
+    these arguments, or None when there is none to reuse.
+
+    A run is reused only when its ``checkpoints/last.ckpt`` saved exactly this config (every field but ``overwrite``),
+    its ``metrics.json`` was written at the checkpoint's step (training finished and was scored) and it holds every
+    metric in ``metrics``."""
+    from disco.train.checkpointing import load_checkpoint
+    from disco.train.cli import parse_config
+    from disco.train.config import to_plain
+
+    folder = Path(run_dir)
+    ckpt, scores_file = folder / "checkpoints" / "last.ckpt", folder / "metrics.json"
+    if not (ckpt.is_file() and scores_file.is_file()):
+        return None
+    want = to_plain(parse_config(["--config", str(config), f"--data.dataset={dataset}", *overrides]))
+    saved = load_checkpoint(ckpt)
+    config_saved = dict(saved.get("disco", {}).get("config") or {})
+    for plain in (want, config_saved):
+        plain.pop("overwrite", None)
+    record = json.loads(scores_file.read_text())
+    scores = record.get("scores", {})
+    if config_saved != want or record.get("step") != saved.get("global_step") or not set(metrics) <= set(scores):
+        return None
+    return {str(k): float(v) for k, v in scores.items()}
+
+
 def config_supervision(config: str | Path, overrides: Sequence[str] = ()) -> str:
     """The supervision level a config's runs use (:func:`disco.data.supervision.resolve_supervision`), read without
     loading any data."""

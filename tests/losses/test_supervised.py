@@ -1,5 +1,5 @@
-"""The supervised ceiling: per-factor cross-entropy of linear heads on each factor's OWN subspace, against a hand
-computation with F.cross_entropy over the right slices; free subspaces are unused; errors."""
+"""The supervised ceiling: per-factor cross-entropy of linear / MLP heads and the L2 loss on standardised classes, each
+on the factor's OWN subspace, against hand computations over the right slices; free subspaces are unused; errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from disco.errors import ConfigError
-from disco.losses.supervised import FactorClassification
+from disco.losses.supervised import FactorClassification, standardised_classes
 from disco.models.subspaces import SubspaceSpec
 
 NAMES = ("shape", "scale", "pos")
@@ -26,7 +26,7 @@ def _data(n: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_loss_is_the_sum_of_per_factor_cross_entropies_on_the_right_slices() -> None:
     torch.manual_seed(0)
-    loss = FactorClassification(SPEC, NAMES, SIZES)
+    loss = FactorClassification(SPEC, NAMES, SIZES, head="linear")
     z, classes = _data()
     heads = dict(zip(loss.names, loss.heads, strict=True))
     assert [h.in_features for h in loss.heads] == [1, 2, 1] and [h.out_features for h in loss.heads] == [4, 3, 5]
@@ -42,7 +42,7 @@ def test_loss_is_the_sum_of_per_factor_cross_entropies_on_the_right_slices() -> 
 
 
 def test_free_dimensions_are_unused_and_heads_get_gradients() -> None:
-    loss = FactorClassification(SPEC, NAMES, SIZES)
+    loss = FactorClassification(SPEC, NAMES, SIZES, head="linear")
     z, classes = _data()
     z.requires_grad_()
     out = loss(z, classes)
@@ -59,4 +59,55 @@ def test_errors() -> None:
     with pytest.raises(ConfigError, match="number of classes"):
         FactorClassification(SPEC, NAMES, ())
     with pytest.raises(ConfigError, match="head"):
-        FactorClassification(SPEC, NAMES, SIZES, head="mlp")
+        FactorClassification(SPEC, NAMES, SIZES, head="svm")
+
+
+def test_standardised_classes_have_zero_mean_and_unit_variance_over_the_grid() -> None:
+    for n in (2, 3, 32, 40):
+        t = standardised_classes(torch.arange(n), n).double()
+        torch.testing.assert_close(t.mean(), torch.zeros((), dtype=torch.float64), atol=1e-6, rtol=0)
+        torch.testing.assert_close(t.pow(2).mean(), torch.ones((), dtype=torch.float64), atol=1e-6, rtol=0)
+        assert bool((t[1:] > t[:-1]).all())
+    # hand case: 3 classes are -sqrt(3/2), 0, sqrt(3/2)
+    torch.testing.assert_close(standardised_classes(torch.tensor([0, 1, 2]), 3), torch.tensor([-1.5**0.5, 0.0, 1.5**0.5]))
+
+
+def test_regression_head_is_the_squared_error_to_standardised_classes_with_extra_units_held_at_zero() -> None:
+    loss = FactorClassification(SPEC, NAMES, SIZES, head="regression")
+    assert list(loss.parameters()) == []
+    z, classes = _data()
+    expected = torch.zeros(())
+    for cols, k, n in ((slice(3, 5), 0, 3), (slice(0, 1), 1, 4), (slice(5, 6), 2, 5)):
+        mean, std = (n - 1) / 2, ((n * n - 1) / 12) ** 0.5
+        sub = z[:, cols]
+        per_row = (sub[:, 0] - (classes[:, k].float() - mean) / std) ** 2 + sub[:, 1:].pow(2).sum(1)
+        expected = expected + per_row.mean()
+    out = loss(z, classes)
+    torch.testing.assert_close(out.loss, expected)
+    # a code that IS the standardised class scores zero and full accuracy; a shift of half a step flips the class
+    exact = torch.zeros(len(classes), SPEC.dim)
+    for cols, k, n in ((3, 0, 3), (0, 1, 4), (5, 2, 5)):
+        exact[:, cols] = standardised_classes(classes[:, k], n)
+    perfect = loss(exact, classes)
+    assert float(perfect.loss) < 1e-10 and float(perfect.diagnostics["acc"]) == 1.0
+    step = 1 / ((5 * 5 - 1) / 12) ** 0.5
+    shifted = exact.clone()
+    shifted[:, 5] += 0.6 * step
+    top = (classes[:, 2] == 4).float().mean()  # only the top class has no upper neighbour to flip to
+    assert 0 < float(top) < 1
+    torch.testing.assert_close(loss(shifted, classes).diagnostics["acc/pos"], top)
+
+
+def test_mlp_head_is_cross_entropy_of_a_two_layer_map_of_the_subspace() -> None:
+    torch.manual_seed(0)
+    loss = FactorClassification(SPEC, NAMES, SIZES, head="mlp")
+    z, classes = _data()
+    heads = dict(zip(loss.names, loss.heads, strict=True))
+    pos = heads["pos"]
+    hand = F.linear(F.relu(F.linear(z[:, 5:6], pos[0].weight, pos[0].bias)), pos[2].weight, pos[2].bias)
+    expected = (
+        F.cross_entropy(heads["shape"](z[:, 3:5]), classes[:, 0])
+        + F.cross_entropy(heads["scale"](z[:, 0:1]), classes[:, 1])
+        + F.cross_entropy(hand, classes[:, 2])
+    )
+    torch.testing.assert_close(loss(z, classes).loss, expected)

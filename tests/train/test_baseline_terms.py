@@ -72,7 +72,7 @@ def test_weak_vae_needs_a_decoder_and_the_module_builds_one() -> None:
 
 def test_supervised_term_is_cross_entropy_of_both_views_means_per_factor() -> None:
     torch.manual_seed(0)
-    objective = _objective(supervised={"weight": 2.0})
+    objective = _objective(supervised={"weight": 2.0, "head": "linear"})
     heads = objective.terms["supervised"].loss.heads
     inputs = _inputs()
     ca, cb, m = inputs.batch.classes_a, inputs.batch.classes_b, inputs.mean
@@ -83,6 +83,21 @@ def test_supervised_term_is_cross_entropy_of_both_views_means_per_factor() -> No
     out = objective(inputs)
     torch.testing.assert_close(out.total, 2.0 * expected)
     assert {"acc", "acc/shape", "acc/scale", "ce/shape"} <= set(out.terms["supervised"].diagnostics)
+
+
+def test_supervised_default_head_regresses_both_views_means_onto_standardised_classes() -> None:
+    objective = _objective(supervised={"weight": 1.0})
+    inputs = _inputs()
+    ca, cb, m = inputs.batch.classes_a, inputs.batch.classes_b, inputs.mean
+    assert ca is not None and cb is not None
+    expected = torch.zeros(())
+    # scale: dim 0, factor column 1; shape: dims 3-4 (the second unit held at 0), column 0
+    for cols, k in ((slice(0, 1), 1), (slice(3, 5), 0)):
+        n = int(objective.terms["supervised"].loss.sizes[0 if k == 1 else 1])
+        target = (torch.cat([ca[:, k], cb[:, k]]).float() - (n - 1) / 2) / ((n * n - 1) / 12) ** 0.5
+        sub = m[:, cols]
+        expected = expected + ((sub[:, 0] - target) ** 2 + sub[:, 1:].pow(2).sum(1)).mean()
+    torch.testing.assert_close(objective(inputs).total, expected)
 
 
 @pytest.mark.parametrize("level", ["pairs", "augment"])

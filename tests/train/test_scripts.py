@@ -146,6 +146,18 @@ def test_results_named_rows_columns_and_the_mig_plot(
     )
     # an earlier table's runs are not replaced without --force: one error before any training
     assert results.main(args) != 0
+    # --reuse keeps the finished seed 0 (same config: not retrained, same scores) and trains only seed 1
+    seed0 = tmp_path / "outputs" / "results" / tiny_dsprites.stem / "vae" / "seed0" / "checkpoints" / "last.ckpt"
+    before = seed0.stat().st_mtime_ns
+    first = json.loads((tmp_path / "outputs" / "v.json").read_text())["vae"]["runs"][0]
+    more = [*args[:4], "2", *args[5:-1], "outputs/v2.md", "--reuse"]
+    assert results.main(more) == 0
+    again = json.loads((tmp_path / "outputs" / "v2.json").read_text())["vae"]
+    assert seed0.stat().st_mtime_ns == before and again["runs"][0] == first and len(again["runs"]) == 2
+    assert (seed0.parents[2] / "seed1" / "metrics.json").is_file()
+    # a finished run of ANOTHER config is not reused: one error, nothing trained
+    assert results.main([*more, "--objective.vae.beta=2.0"]) != 0
+    assert seed0.stat().st_mtime_ns == before
     assert results.main(["--configs", "--row", "bad", "--dataset", str(tiny_dsprites)]) != 0
     assert results.main(["--configs", "--row", f"a={config}", "--row", f"a={config}", "--dataset", "x.h5"]) != 0
     assert not (tmp_path / "outputs" / "results" / "x").exists()
