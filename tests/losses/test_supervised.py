@@ -69,7 +69,9 @@ def test_standardised_classes_have_zero_mean_and_unit_variance_over_the_grid() -
         torch.testing.assert_close(t.pow(2).mean(), torch.ones((), dtype=torch.float64), atol=1e-6, rtol=0)
         assert bool((t[1:] > t[:-1]).all())
     # hand case: 3 classes are -sqrt(3/2), 0, sqrt(3/2)
-    torch.testing.assert_close(standardised_classes(torch.tensor([0, 1, 2]), 3), torch.tensor([-1.5**0.5, 0.0, 1.5**0.5]))
+    torch.testing.assert_close(
+        standardised_classes(torch.tensor([0, 1, 2]), 3), torch.tensor([-(1.5**0.5), 0.0, 1.5**0.5])
+    )
 
 
 def test_regression_head_is_the_squared_error_to_standardised_classes_with_extra_units_held_at_zero() -> None:
