@@ -67,9 +67,10 @@ def finished_scores(
     """The final held-out scores of a run already in ``run_dir`` that :func:`train_config` would train again with
     these arguments, or None when there is none to reuse.
 
-    A run is reused only when its ``checkpoints/last.ckpt`` saved exactly this config (every field but ``overwrite``),
-    its ``metrics.json`` was written at the checkpoint's step (training finished and was scored) and it holds every
-    metric in ``metrics``."""
+    A run is reused only when its ``checkpoints/last.ckpt`` saved exactly this config (every field but ``overwrite``
+    and ``run_dir``, which is this folder however it was spelt;
+    an objective term of weight 0 is never built, so its other settings are not compared), its ``metrics.json`` was
+    written at the checkpoint's step (training finished and was scored) and it holds every metric in ``metrics``."""
     from disco.train.checkpointing import load_checkpoint
     from disco.train.cli import parse_config
     from disco.train.config import to_plain
@@ -83,6 +84,11 @@ def finished_scores(
     config_saved = dict(saved.get("disco", {}).get("config") or {})
     for plain in (want, config_saved):
         plain.pop("overwrite", None)
+        plain.pop("run_dir", None)
+        objective = plain.get("objective", {})
+        for name, section in objective.items():
+            if isinstance(section, dict) and section.get("weight") == 0:
+                objective[name] = {"weight": 0}
     record = json.loads(scores_file.read_text())
     scores = record.get("scores", {})
     if config_saved != want or record.get("step") != saved.get("global_step") or not set(metrics) <= set(scores):

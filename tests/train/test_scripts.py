@@ -13,7 +13,7 @@ import pytest
 from conftest import tiny_config
 
 from disco.data.datasets import GroundTruthData
-from disco.train.experiment import median_table, parse_subsample, train_config
+from disco.train.experiment import finished_scores, median_table, parse_subsample, train_config
 from disco.train.run import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,6 +155,15 @@ def test_results_named_rows_columns_and_the_mig_plot(
     again = json.loads((tmp_path / "outputs" / "v2.json").read_text())["vae"]
     assert seed0.stat().st_mtime_ns == before and again["runs"][0] == first and len(again["runs"]) == 2
     assert (seed0.parents[2] / "seed1" / "metrics.json").is_file()
+    # settings of a term of weight 0 (never built) do not make another config; an active term's do
+    run_args = ["--seed=0", f"--run_dir={seed0.parents[1]}", "--trainer.max_minutes=null", "--eval.final=[mig]"]
+    run_args += [*FAST, "--model.subspaces=free=4"]
+    betavae, dataset = str(REPO / "configs" / "betavae.yaml"), str(tiny_dsprites)
+    assert finished_scores(betavae, dataset, run_args, seed0.parents[1], ["mig"]) == pytest.approx(first)
+    inactive = [*run_args, "--objective.supervised.head=mlp"]
+    assert finished_scores(betavae, dataset, inactive, seed0.parents[1], ["mig"]) == pytest.approx(first)
+    assert finished_scores(betavae, dataset, [*run_args, "--objective.vae.beta=2.0"], seed0.parents[1], ["mig"]) is None
+    assert finished_scores(betavae, dataset, run_args, seed0.parents[1], ["mig", "dci"]) is None  # not scored
     # a finished run of ANOTHER config is not reused: one error, nothing trained
     assert results.main([*more, "--objective.vae.beta=2.0"]) != 0
     assert seed0.stat().st_mtime_ns == before
