@@ -102,7 +102,9 @@ class IndependenceConfig:
 @dataclass
 class VAEConfig:
     """β-VAE branch (Higgins et al. 2017); ``capacity_max`` gives the annealed VAE of Burgess et al. 2018 and ``tc_beta``
-    the β-TCVAE of Chen et al. 2018. ``weight`` scales the whole ELBO term."""
+    the β-TCVAE of Chen et al. 2018. ``weight`` scales the whole ELBO term. ``other_terms_read``: the codes every other
+    code term (contrastive, localisation, equivariance, variance, independence) reads while the branch is on: its
+    sampled codes ``mean + σ·ε`` (``sample``, the former behaviour) or the encoder means (``mean``)."""
 
     weight: float = 0.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -112,6 +114,7 @@ class VAEConfig:
     capacity_gamma: float = 1000.0
     capacity_steps: int = 100000
     tc_beta: float | None = None
+    other_terms_read: Literal["sample", "mean"] = "sample"
 
 
 @dataclass

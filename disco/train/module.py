@@ -137,15 +137,17 @@ class DiscoModule(pl.LightningModule):
         n = 2 * len(batch)
         x = torch.cat(views[:2], dim=0)
         mean, logvar = mean_all[:n], logvar_all[:n]
-        z = mean
+        z, sample = mean, None
         if self.objective.needs_reparameterisation:
             z = mean + torch.exp(0.5 * logvar) * self._epsilon(mean)
+            if self.cfg.objective.vae.other_terms_read == "mean":
+                z, sample = mean, z
         decode = self.decode if self.decoder is not None else None
         cross = None
         if batch.cross is not None and self.uses_target:
             m = len(batch.cross)
             cross = CrossInputs(batch.cross, mean_all[n : n + m], mean_all[n + m :])
-        return StepInputs(batch, x, mean, logvar, z, step, decode, cross)
+        return StepInputs(batch, x, mean, logvar, z, step, decode, cross, sample)
 
     # ----------------------------------------------------------------------------------------------- training
     def training_step(self, batch: PairBatch, batch_idx: int) -> torch.Tensor:

@@ -52,6 +52,8 @@ class StepInputs:
 
     ``decode`` maps codes to decoder logits (the module's micro-batched decoder pass), None without a decoder.
     ``cross``: the cross-domain pairs of the step when the run has a target (:class:`CrossInputs`).
+    ``z`` are the codes the code terms read; ``sample`` the β-VAE branch's sampled codes when those differ from ``z``
+    (``vae.other_terms_read: mean``), else None (``z`` is what the branch decodes).
     """
 
     batch: PairBatch
@@ -62,6 +64,7 @@ class StepInputs:
     step: int
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None
     cross: CrossInputs | None = None
+    sample: torch.Tensor | None = None
 
     @property
     def z_a(self) -> torch.Tensor:

@@ -176,8 +176,9 @@ class VAETerm(nn.Module):
     def forward(self, inputs: StepInputs) -> LossOutput:
         if inputs.decode is None:
             raise ConfigError("the vae term needs a decoder; set model.decoder (e.g. conv64)")
-        logits = inputs.decode(inputs.z)
-        out: LossOutput = self.loss(inputs.x, logits, inputs.mean, inputs.logvar, inputs.z, inputs.step, views=2)
+        z = inputs.z if inputs.sample is None else inputs.sample
+        logits = inputs.decode(z)
+        out: LossOutput = self.loss(inputs.x, logits, inputs.mean, inputs.logvar, z, inputs.step, views=2)
         return out
 
 
