@@ -6,13 +6,15 @@ Usage::
     disco train --resume runs/dsprites/checkpoints/last.ckpt [--trainer.max_steps 40000]
 
 A YAML file may name another one under ``base:`` (path relative to the file); its keys are merged under the file's
-own. With ``--resume`` the run's saved config is the base and further ``--config``/overrides apply on top. An unknown
+own. A dotted key that reaches into a mapping-valued key (``--data.augment.factors.position.range=[-0.3,0.3]``)
+changes that entry only and keeps the rest of the mapping as the config files set it. With ``--resume`` the run's saved config is the base and further ``--config``/overrides apply on top. An unknown
 key or a value of the wrong type ends with one ``error:`` line naming the key and the fix (exit code 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import difflib
 import json
@@ -90,30 +92,85 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def expand_argv(argv: Sequence[str]) -> list[str]:
-    """Turn ``--set a.b=c`` into ``--a.b c`` and ``--config FILE`` into the merged YAML text of FILE and its bases."""
+def expand_argv(argv: Sequence[str], base: dict[str, Any] | None = None) -> list[str]:
+    """Turn ``--set a.b=c`` into ``--a.b c``, ``--config FILE`` into the merged YAML text of FILE and its bases, and a
+    dotted key into a mapping-valued key (:func:`_into_mapping`) into the whole mapping with that entry changed
+    (``base``: a config the arguments apply on top of, e.g. a resumed run's)."""
     args, out, i = list(argv), [], 0
+    seen: dict[str, Any] = copy.deepcopy(base or {})  # what the configs so far set, to merge nested overrides into
     while i < len(args):
         arg = args[i]
         name, eq, inline = arg.partition("=")
-        if name in ("--set", "--config"):
-            if eq:
-                value = inline
-            elif i + 1 < len(args):
-                value, i = args[i + 1], i + 1
-            else:
+        value: str | None = inline if eq else None
+        if value is None and name in ("--set", "--config"):
+            if i + 1 >= len(args):
                 raise ConfigError(f"{name} needs a value; e.g. {name} trainer.max_steps=100")
-            if name == "--set":
-                key, sep, val = value.partition("=")
-                if not sep or not key:
-                    raise ConfigError(f"--set {value!r} must look like key=value, e.g. --set objective.vae.beta=4")
-                out += [f"--{key}", val]
+            value, i = args[i + 1], i + 1
+        if name == "--set":
+            assert value is not None
+            key, sep, val = value.partition("=")
+            if not sep or not key:
+                raise ConfigError(f"--set {value!r} must look like key=value, e.g. --set objective.vae.beta=4")
+            name, value = f"--{key}", val
+        if name == "--config":
+            assert value is not None
+            data = load_yaml(value)
+            out += ["--config", yaml.safe_dump(data, sort_keys=False)]
+            seen = deep_merge(seen, data)
+        elif name.startswith("--") and "." in name:
+            if value is None and i + 1 < len(args) and not args[i + 1].startswith("--"):
+                value, i = args[i + 1], i + 1
+            merged = _into_mapping(name[2:], value, seen) if value is not None else None
+            if merged is None:
+                out += [name, value] if value is not None else [name]
             else:
-                out += ["--config", yaml.safe_dump(load_yaml(value), sort_keys=False)]
+                key, mapping = merged
+                _set(seen, key.split("."), mapping)
+                out += [f"--{key}", json.dumps(mapping)]
         else:
             out.append(arg)
         i += 1
     return out
+
+
+def _into_mapping(key: str, value: str, seen: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """For ``key`` = ``<a mapping-valued config key>.<path>``: that key and its mapping (as the configs so far set it,
+    else its default) with ``path`` set to ``value`` read as YAML; None when ``key`` is not of that form."""
+    from disco.train.config import to_plain
+
+    leaves = set(all_keys())
+    if key in leaves:
+        return None
+    parts = key.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        if ".".join(parts[:cut]) in leaves:
+            break
+    else:
+        return None
+    current = _get(seen, parts[:cut])
+    if current is None:
+        current = _get(to_plain(TrainConfig()), parts[:cut])
+    if not isinstance(current, dict):
+        return None
+    mapping = copy.deepcopy(current)
+    _set(mapping, parts[cut:], yaml.safe_load(value))
+    return ".".join(parts[:cut]), mapping
+
+
+def _get(tree: dict[str, Any], path: list[str]) -> Any:
+    for part in path:
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree
+
+
+def _set(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        if not isinstance(tree.get(part), dict):
+            tree[part] = {}
+        tree = tree[part]
+    tree[path[-1]] = value
 
 
 def one_line_error(err: BaseException) -> str:
@@ -157,7 +214,7 @@ def _unknown_key(text: str) -> str | None:
 def parse_config(argv: Sequence[str], base: dict[str, Any] | None = None) -> TrainConfig:
     """Parse command-line arguments (and an optional base config dict) into a validated :class:`TrainConfig`."""
     parser = build_parser()
-    args = expand_argv(argv)
+    args = expand_argv(argv, base)
     if base is not None:
         args = ["--config", yaml.safe_dump(base, sort_keys=False), *args]
     try:

@@ -34,6 +34,31 @@ def test_base_merge_and_overrides(tmp_path: Path) -> None:
     assert cfg.trainer.max_steps == 7
 
 
+def test_dotted_key_into_a_mapping_changes_that_entry_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--data.augment.factors.position.range=...`` keeps the file's other augmentations and the position's kind;
+    nested overrides compose in order, reach past a file's whole-mapping value, and start from the default mapping
+    where no file set one; a typo under a dataclass key is still one error line."""
+    augment = str(REPO / "configs" / "dsprites_augment.yaml")
+    file_factors = parse_config(["--config", augment]).data.augment["factors"]
+    cfg = parse_config(["--config", augment, "--data.augment.factors.position.range=[-0.35, 0.35]"])
+    factors = cfg.data.augment["factors"]
+    assert factors["position"] == {"kind": "translation", "range": [-0.35, 0.35]}
+    assert {k: v for k, v in factors.items() if k != "position"} == {
+        k: v for k, v in file_factors.items() if k != "position"
+    }
+    assert cfg.data.augment["pivot"] == "mass" and set(factors) == {"orientation", "position", "scale"}
+    both = parse_config(
+        ["--config", augment, "--data.augment.pivot=centre", "--data.augment.factors.scale.range", "[0.8, 1.2]"]
+    ).data.augment
+    assert both["pivot"] == "centre" and both["factors"]["scale"]["range"] == [0.8, 1.2]
+    assert both["factors"]["position"] == file_factors["position"]
+    hidden = parse_config(["--model.encoder_kwargs.hidden=[8]", "--model.encoder_kwargs.act=relu"]).model
+    assert hidden.encoder_kwargs == {"hidden": [8], "act": "relu"}
+    assert parse_config(["--objective.vae.beta", "4"]).objective.vae.beta == 4.0
+    assert disco_main(["train", "--config", augment, "--objective.vae.betaa=3", "--print-config"]) == 2
+    assert "objective.vae.betaa" in capsys.readouterr().err
+
+
 def test_baselines_zero_other_weights() -> None:
     cfg = parse_config(["--config", str(REPO / "configs" / "betatcvae.yaml")])
     o = cfg.objective
