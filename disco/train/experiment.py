@@ -67,7 +67,8 @@ def finished_scores(
     """The final held-out scores of a run already in ``run_dir`` that :func:`train_config` would train again with
     these arguments, or None when there is none to reuse.
 
-    A run is reused only when its ``checkpoints/last.ckpt`` saved exactly this config (every field but ``overwrite``
+    A run is reused only when its ``checkpoints/last.ckpt`` saved exactly this config (keys added since then read as
+    their defaults; every field but ``overwrite``
     and ``run_dir``, which is this folder however it was spelt;
     an objective term of weight 0 is never built, so its other settings are not compared), its ``metrics.json`` was
     written at the checkpoint's step (training finished and was scored) and it holds every metric in ``metrics``."""
@@ -81,7 +82,13 @@ def finished_scores(
         return None
     want = to_plain(parse_config(["--config", str(config), f"--data.dataset={dataset}", *overrides]))
     saved = load_checkpoint(ckpt)
-    config_saved = dict(saved.get("disco", {}).get("config") or {})
+    stored = saved.get("disco", {}).get("config")
+    if not isinstance(stored, dict):
+        return None
+    try:  # keys added to the config since the run was saved take their defaults (the behaviour it trained with)
+        config_saved = to_plain(parse_config([], base=stored))
+    except ConfigError:
+        return None
     for plain in (want, config_saved):
         plain.pop("overwrite", None)
         plain.pop("run_dir", None)

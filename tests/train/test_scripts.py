@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import torch
 from conftest import tiny_config
 
 from disco.data.datasets import GroundTruthData
@@ -164,6 +165,12 @@ def test_results_named_rows_columns_and_the_mig_plot(
     assert finished_scores(betavae, dataset, inactive, seed0.parents[1], ["mig"]) == pytest.approx(first)
     assert finished_scores(betavae, dataset, [*run_args, "--objective.vae.beta=2.0"], seed0.parents[1], ["mig"]) is None
     assert finished_scores(betavae, dataset, run_args, seed0.parents[1], ["mig", "dci"]) is None  # not scored
+    # a run saved before a config key existed reads that key as its default
+    ckpt = torch.load(seed0, weights_only=True)
+    del ckpt["disco"]["config"]["objective"]["vae"]["other_terms_read"]
+    torch.save(ckpt, seed0)
+    assert finished_scores(betavae, dataset, run_args, seed0.parents[1], ["mig"]) == pytest.approx(first)
+    before = seed0.stat().st_mtime_ns
     # a finished run of ANOTHER config is not reused: one error, nothing trained
     assert results.main([*more, "--objective.vae.beta=2.0"]) != 0
     assert seed0.stat().st_mtime_ns == before
