@@ -85,8 +85,8 @@ def _changed(snap: Snapshot, module: Any, prefix: str) -> bool:
     return all(not torch.equal(snap.before[k], p.detach()) for k, p in params.items() if p.ndim > 1)
 
 
-def _train(name: str, data: Path, tmp_path: Path) -> tuple[TrainConfig, Any, Snapshot]:
-    cfg = _config(name, data, tmp_path / name)
+def _train(name: str, data: Path, tmp_path: Path, *extra: str) -> tuple[TrainConfig, Any, Snapshot]:
+    cfg = _config(name, data, tmp_path / name, *extra)
     snap = Snapshot()
     result = train(cfg, extra_callbacks=[snap])
     assert result.trainer.global_step == 6
@@ -123,8 +123,17 @@ def test_factorvae_config_trains_the_discriminator_with_the_auxiliary_optimiser(
     assert _changed(snap, module, "objective.terms.independence.") and _changed(snap, module, "encoder.")
 
 
-def test_supervised_config_trains_its_heads_with_the_model(tiny_dsprites: Path, tmp_path: Path) -> None:
+def test_supervised_config_regresses_each_factor_onto_its_subspace(tiny_dsprites: Path, tmp_path: Path) -> None:
     cfg, result, snap = _train("supervised", tiny_dsprites, tmp_path)
+    assert cfg.objective.supervised.weight == 1.0 and cfg.data.supervision == "labels"
+    loss = result.module.objective.terms["supervised"].loss
+    assert loss.kind == "regression" and list(loss.parameters()) == []
+    assert loss.sizes == [3, 3, 5, 4, 4]  # shape, scale, orientation, pos_x, pos_y classes
+    assert _changed(snap, result.module, "encoder.")
+
+
+def test_supervised_config_trains_its_heads_with_the_model(tiny_dsprites: Path, tmp_path: Path) -> None:
+    cfg, result, snap = _train("supervised", tiny_dsprites, tmp_path, "--objective.supervised.head=linear")
     assert cfg.objective.supervised.weight == 1.0 and cfg.data.supervision == "labels"
     module = result.module
     assert module.objective.names == ("supervised",) and module.decoder is None
