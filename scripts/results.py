@@ -69,26 +69,27 @@ def main(argv: list[str] | None = None) -> int:
         run_dirs: dict[str, list[str]] = {}
         supervision = {name: config_supervision(c, extra) for name, c, extra in plan}  # checks every config now
         scored = {name: _applicable(metrics, c, extra, name) for name, c, extra in plan}
-        folders = {name: Path("outputs/results") / Path(dataset).stem / name for name, _, _ in plan}
+        folder = Path("outputs/results") / Path(dataset).stem
+
+        def seed_dir(name: str, seed: int) -> Path:
+            return folder / name / f"seed{seed}"
 
         def run_args(name: str, seed: int, extra: list[str]) -> list[str]:
             budget = [f"--trainer.max_minutes={args.max_minutes or 'null'}"]
             budget += [f"--trainer.max_steps={args.max_steps}"] if args.max_steps else []
-            return [f"--seed={seed}", f"--run_dir={folders[name] / f'seed{seed}'}", *budget,
+            return [f"--seed={seed}", f"--run_dir={seed_dir(name, seed)}", *budget,
                     f"--eval.final=[{', '.join(scored[name])}]", *extra]  # fmt: skip
 
         seeds = [(name, config, extra, seed) for name, config, extra in plan for seed in range(args.seeds)]
         reused: dict[tuple[str, int], dict[str, float]] = {}
         for name, config, extra, seed in seeds if args.reuse else []:
-            done = finished_scores(
-                config, dataset, run_args(name, seed, extra), folders[name] / f"seed{seed}", scored[name]
-            )
+            done = finished_scores(config, dataset, run_args(name, seed, extra), seed_dir(name, seed), scored[name])
             if done is not None:
                 reused[name, seed] = done
         taken = [
-            str(folders[name] / f"seed{seed}")
+            str(seed_dir(name, seed))
             for name, _, _, seed in seeds
-            if (name, seed) not in reused and any((folders[name] / f"seed{seed}").glob("checkpoints/*.ckpt"))
+            if (name, seed) not in reused and any(seed_dir(name, seed).glob("checkpoints/*.ckpt"))
         ]
         if taken and not args.force:
             raise ConfigError(
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 + "; pass --force to replace it, --reuse to keep finished runs of the same config, or rename the row"
             )
         for name, config, extra, seed in seeds:
-            run_dir = folders[name] / f"seed{seed}"
+            run_dir = seed_dir(name, seed)
             start = time.perf_counter()
             if (name, seed) in reused:
                 scores = reused[name, seed]

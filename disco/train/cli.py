@@ -7,8 +7,9 @@ Usage::
 
 A YAML file may name another one under ``base:`` (path relative to the file); its keys are merged under the file's
 own. A dotted key that reaches into a mapping-valued key (``--data.augment.factors.position.range=[-0.3,0.3]``)
-changes that entry only and keeps the rest of the mapping as the config files set it. With ``--resume`` the run's saved config is the base and further ``--config``/overrides apply on top. An unknown
-key or a value of the wrong type ends with one ``error:`` line naming the key and the fix (exit code 2).
+changes that entry only and keeps the rest of the mapping as the config files set it. With ``--resume`` the run's
+saved config is the base and further ``--config``/overrides apply on top. An unknown key or a value of the wrong type
+ends with one ``error:`` line naming the key and the fix (exit code 2).
 """
 
 from __future__ import annotations

@@ -67,11 +67,10 @@ def finished_scores(
     """The final held-out scores of a run already in ``run_dir`` that :func:`train_config` would train again with
     these arguments, or None when there is none to reuse.
 
-    A run is reused only when its ``checkpoints/last.ckpt`` saved exactly this config (keys added since then read as
-    their defaults; every field but ``overwrite``
-    and ``run_dir``, which is this folder however it was spelt;
-    an objective term of weight 0 is never built, so its other settings are not compared), its ``metrics.json`` was
-    written at the checkpoint's step (training finished and was scored) and it holds every metric in ``metrics``."""
+    A run is reused only when its ``checkpoints/last.ckpt`` saved this config, its ``metrics.json`` was written at the
+    checkpoint's step (training finished and was scored) and it holds every metric in ``metrics``. Compared: every
+    field but ``overwrite`` and ``run_dir`` (this folder, however it was spelt); keys added to the config since the run
+    read as their defaults; an objective term of weight 0 is never built, so only its weight counts."""
     from disco.train.checkpointing import load_checkpoint
     from disco.train.cli import parse_config
     from disco.train.config import to_plain

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import netrc
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from disco.data.datasets import GroundTruthData
 from disco.data.domains import Domain
 from disco.errors import ConfigError
 from disco.train.callbacks import EvaluationCallback
-from disco.train.checkpointing import AtomicCheckpointIO, load_checkpoint
+from disco.train.checkpointing import AtomicCheckpointIO, atomic_write_text, load_checkpoint
 from disco.train.config import TrainConfig, to_plain
 from disco.train.datamodule import PairDataModule
 from disco.train.module import DiscoModule
@@ -95,15 +94,7 @@ def checkpoint_wandb_id(path: str | Path) -> str | None:
 def write_wandb_id(run_dir: Path, run_id: str) -> Path:
     """Write ``run_id`` to ``<run_dir>/wandb/run_id`` atomically (temporary file + :func:`os.replace`)."""
     path = run_dir / "wandb" / WANDB_ID_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{WANDB_ID_FILE}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(run_id)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, run_id)
     return path
 
 
