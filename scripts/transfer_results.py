@@ -38,6 +38,11 @@ TERMS: dict[str, str] = {
     "margin": "{kind: margin, weight: 1.0}",
     "triplet": "{kind: triplet, weight: 3.0}",
     "center": "{kind: center, weight: 1.0}",
+    "factor_nce": "{kind: factor_nce, weight: 1.0}",
+    # triplet and margin switched on after the code has formed (from step 100, full weight at 200): from step 0 they
+    # hold the code at its initial scale and, on texture, keep it collapsed for the whole run
+    "triplet_w": "{kind: triplet, weight: 3.0, schedule: {kind: linear, delay_steps: 100, warmup_steps: 100}}",
+    "margin_w": "{kind: margin, weight: 1.0, schedule: {kind: linear, delay_steps: 100, warmup_steps: 100}}",
 }
 DOMAIN_HEAD = "{kind: domain_head, weight: %s}"
 ROWS = ("none", *TERMS)

@@ -1,7 +1,9 @@
 """Build encoders and decoders by name; ``(name, kwargs)`` is what a checkpoint stores to rebuild an encoder.
 
 Names: ``"conv64"`` (the standard 64×64 conv net of Higgins et al. 2017 / Locatello et al. 2019), ``"resnet64"``
-(residual variant, He et al. 2016) and ``"mlp"`` (vector data).
+(residual variant, He et al. 2016), ``"mlp"`` (vector data) and ``"private_branch"`` (a base encoder whose private
+domain columns come from a branch of their own, :mod:`disco.models.private`; built by training with
+``model.private_branch: true``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,14 @@ from torch import nn
 from disco.errors import ConfigError
 from disco.models.decoders import ConvDecoder, MLPDecoder, ResNetDecoder
 from disco.models.encoders import ConvEncoder, MLPEncoder, ResNetEncoder
+from disco.models.private import PrivateBranchEncoder
 
-ENCODERS: dict[str, type[nn.Module]] = {"conv64": ConvEncoder, "resnet64": ResNetEncoder, "mlp": MLPEncoder}
+ENCODERS: dict[str, type[nn.Module]] = {
+    "conv64": ConvEncoder,
+    "resnet64": ResNetEncoder,
+    "mlp": MLPEncoder,
+    "private_branch": PrivateBranchEncoder,
+}
 DECODERS: dict[str, type[nn.Module]] = {"conv64": ConvDecoder, "resnet64": ResNetDecoder, "mlp": MLPDecoder}
 
 

@@ -144,7 +144,9 @@ class SupervisedConfig:
     head: Literal["linear", "mlp", "regression"] = "regression"
 
 
-AlignmentKind = Literal["mmd", "coral", "dann", "moco", "margin", "triplet", "center", "domain_head", "prior"]
+AlignmentKind = Literal[
+    "mmd", "coral", "dann", "moco", "margin", "triplet", "center", "factor_nce", "domain_head", "prior"
+]
 
 
 @dataclass
@@ -155,7 +157,8 @@ class AlignmentTermConfig:
     cross-domain pairs): ``mmd`` (multi-kernel, unbiased), ``coral``, ``dann`` (domain discriminator + gradient
     reversal with Ganin's λ(p) ramp). Instance-level, on the cross-domain pairs: ``moco`` (InfoNCE with a queue and a
     momentum encoder), ``margin`` (contrastive with margin), ``triplet`` (with a miner), ``center`` (center loss and
-    its classification head per factor; needs ``data.supervision: labels``). ``domain_head``: a domain classifier on
+    its classification head per factor; needs ``data.supervision: labels``), ``factor_nce`` (disco's per-subspace
+    contrastive loss on the cross-domain pairs, which share every factor; class positives under labels). ``domain_head``: a domain classifier on
     the PRIVATE subspaces (it keeps the domain there). ``prior``: MMD (or CORAL, ``kwargs.loss``) of all codes against
     samples of N(0, I) (InfoVAE, Zhao et al. 2019; needs no target).
 
@@ -246,6 +249,8 @@ class ModelConfig:
     micro-batches of this many images (:func:`disco.models.microbatch.microbatched`; same loss and gradients up to
     float rounding). ``auto``: 64 on CPU, where conv nets are ~30% cheaper per image in chunks of 64, and one pass on
     GPUs and other accelerators; ``null`` or 0: always one pass.
+    ``private_branch``: the private subspaces (names starting with ``domain``) are computed by a small encoder of
+    their own (:class:`disco.models.private.PrivateBranchEncoder`, Domain Separation Networks), not by the shared one.
     """
 
     encoder: str = "conv64"
@@ -254,6 +259,7 @@ class ModelConfig:
     decoder_kwargs: dict[str, Any] = field(default_factory=dict)
     subspaces: str = "shape=2,scale=1,orientation=2,pos_x=1,pos_y=1,free=3"
     microbatch: int | Literal["auto"] | None = "auto"
+    private_branch: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.microbatch, int) and self.microbatch < 0:

@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from disco.data.pairs import PairBatch
 from disco.data.supervision import resolve_supervision, target_supervision
+from disco.errors import ConfigError
 from disco.models.factory import DECODERS, ENCODERS, build_decoder, build_encoder
 from disco.models.microbatch import microbatched, resolve_chunk
 from disco.models.subspaces import SubspaceSpec
@@ -41,6 +42,19 @@ def shape_kwargs(cls: type | None, channels: int, latent_dim: int, size: int = 6
     }
     out.update({k: v for k, v in candidates.items() if k in params})
     return out
+
+
+def private_branch(
+    spec: SubspaceSpec, base: str, base_kwargs: dict[str, Any], channels: int
+) -> tuple[str, dict[str, Any]]:
+    """Factory name and kwargs of ``base`` with a private branch for the private subspaces of ``spec``."""
+    columns = [c for s in spec if s.name.startswith("domain") for c in range(s.start, s.stop)]
+    if not columns:
+        raise ConfigError(
+            "model.private_branch needs a private subspace (a name starting with 'domain', e.g. ...,domain=2)"
+        )
+    kwargs = {"base": base, "base_kwargs": dict(base_kwargs), "columns": columns, "in_channels": channels}
+    return "private_branch", kwargs
 
 
 class DiscoModule(pl.LightningModule):
@@ -68,7 +82,12 @@ class DiscoModule(pl.LightningModule):
         self.spec.validate(self.factor_names)
         self.encoder_kwargs = shape_kwargs(ENCODERS.get(cfg.model.encoder), num_channels, self.spec.dim)
         self.encoder_kwargs.update(cfg.model.encoder_kwargs)
-        self.encoder = build_encoder(cfg.model.encoder, **self.encoder_kwargs)
+        self.encoder_name = cfg.model.encoder
+        if cfg.model.private_branch:
+            self.encoder_name, self.encoder_kwargs = private_branch(
+                self.spec, cfg.model.encoder, self.encoder_kwargs, num_channels
+            )
+        self.encoder = build_encoder(self.encoder_name, **self.encoder_kwargs)
         self.decoder: nn.Module | None = None
         if needs_decoder(cfg.objective) and cfg.model.decoder:
             dec_kwargs = shape_kwargs(DECODERS.get(cfg.model.decoder), num_channels, self.spec.dim)
@@ -213,7 +232,7 @@ class DiscoModule(pl.LightningModule):
     def disco_metadata(self) -> dict[str, Any]:
         """The checkpoint contract's ``ckpt["disco"]`` entry (plain types only)."""
         return {
-            "encoder": {"name": self.cfg.model.encoder, "kwargs": dict(self.encoder_kwargs)},
+            "encoder": {"name": self.encoder_name, "kwargs": dict(self.encoder_kwargs)},
             "subspaces": self.spec.to_dict(),
             "factor_names": list(self.factor_names),
             "dataset": self.cfg.data.dataset,

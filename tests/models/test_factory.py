@@ -34,7 +34,8 @@ def test_unknown_name_lists_valid_names(builder: object) -> None:
         builder("vgg16")  # type: ignore[operator]
     msg = str(err.value)
     assert "\n" not in msg
-    assert "'vgg16'" in msg and "conv64, mlp, resnet64" in msg
+    names = "conv64, mlp, private_branch, resnet64" if builder is build_encoder else "conv64, mlp, resnet64"
+    assert "'vgg16'" in msg and names in msg
 
 
 def test_bad_kwargs_raise_config_error() -> None:

@@ -261,3 +261,52 @@ def test_domain_head_needs_a_private_subspace() -> None:
     ctx.spec = SubspaceSpec.parse("shape=2,scale=1,pos=1")
     with pytest.raises(ConfigError, match="domain=2"):
         term("domain_head", ctx=ctx)
+
+
+def _factor_nce_by_loop(za: torch.Tensor, zb: torch.Tensor, classes: torch.Tensor | None, tau: float) -> torch.Tensor:
+    """The factor_nce value by loops: per tied subspace (shape cols 0-1 / factor 0, scale col 2 / 1, pos col 3 / 2),
+    every render is an anchor; its positives are the other render of its input and, with classes, every render of
+    the same class; the candidates are all renders but itself; similarity -||a - c||^2 / tau (widths 1 and 2)."""
+    per_subspace = []
+    for cols, k in (([0, 1], 0), ([2], 1), ([3], 2)):
+        views = torch.cat([za[:, cols], zb[:, cols]])
+        n = len(views)
+        total = torch.zeros(())
+        for i in range(n):
+            logits = torch.stack([-(views[i] - views[j]).pow(2).sum() / tau for j in range(n) if j != i])
+            others = [j for j in range(n) if j != i]
+            log_p = logits - torch.logsumexp(logits, 0)
+            pos = []
+            for slot, j in enumerate(others):
+                same_input = j == (i + B) % n
+                same_class = classes is not None and classes[i % B, k] == classes[j % B, k]
+                if same_input or same_class:
+                    pos.append(log_p[slot])
+            total = total - torch.stack(pos).mean()
+        per_subspace.append(total / n)
+    return torch.stack(per_subspace).mean()
+
+
+def test_factor_nce_is_the_subspace_contrastive_loss_on_cross_domain_pairs() -> None:
+    inputs = make_inputs()
+    cross = inputs.cross
+    assert cross is not None
+    nce = term("factor_nce", kwargs={"temperature": 0.5})
+    assert nce.losses[0].columns.tolist() == [0, 1, 2, 3]  # tied shared subspaces: not free, not the private domain
+    got = nce(inputs).loss
+    torch.testing.assert_close(got, _factor_nce_by_loop(cross.z_a, cross.z_b, cross.batch.classes_a, 0.5))
+    # without factor classes (supervision pairs) only the other render of the same input is a positive
+    unlabelled = PairBatch(cross.batch.x_a, cross.batch.x_b, cross.batch.shared, NAMES, None, None, cross.batch.ids)
+    inputs.cross = CrossInputs(unlabelled, cross.z_a, cross.z_b)
+    got = term("factor_nce", kwargs={"temperature": 0.5})(inputs).loss
+    torch.testing.assert_close(got, _factor_nce_by_loop(cross.z_a, cross.z_b, None, 0.5))
+    # shrinking the codes of a matching code towards one point raises the loss to chance, log(2B - 1); a raw pull
+    # (margin, triplet) is lowest there instead
+    za = 3.0 * torch.randn(B, SPEC.dim)
+    for scale, below_chance in ((1.0, True), (1e-4, False)):
+        inputs.cross = CrossInputs(unlabelled, scale * za, scale * (za + 0.1 * torch.randn(B, SPEC.dim)))
+        loss = float(term("factor_nce")(inputs).loss)
+        assert (loss < math.log(2 * B - 1) - 1.0) == below_chance, (scale, loss)
+    assert loss == pytest.approx(math.log(2 * B - 1), abs=1e-3)
+    only = term("factor_nce", subspaces=["scale", "pos", "free"])
+    assert only.losses[0].columns.tolist() == [2, 3]  # the untied free subspace is left out

@@ -18,7 +18,7 @@ SUBSPACES = "--model.subspaces=shape=1,scale=1,orientation=2,pos_x=1,pos_y=1,dom
 TERMS = (
     "[{kind: mmd, weight: 1.0}, {kind: dann, weight: 0.5}, {kind: moco, weight: 0.5, kwargs: {queue: 12}},"
     " {kind: triplet, weight: 0.5}, {kind: margin, weight: 0.2}, {kind: center, weight: 0.3},"
-    " {kind: coral, weight: 0.5}, {kind: domain_head, weight: 0.5}]"
+    " {kind: coral, weight: 0.5}, {kind: factor_nce, weight: 0.5}, {kind: domain_head, weight: 0.5}]"
 )
 
 
@@ -43,7 +43,7 @@ def test_transfer_run_trains_on_rgb_renders_and_records_what_it_saw(tiny_dsprite
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 0.0 <= record["scores"]["mig"] <= 1.0  # the held-out evaluation encodes plain (RGB) renders
     labels = module.objective.terms["alignment"].labels
-    assert labels == ["mmd", "dann", "moco", "triplet", "margin", "center", "coral", "domain_head"]
+    assert labels == ["mmd", "dann", "moco", "triplet", "margin", "center", "coral", "factor_nce", "domain_head"]
 
 
 def test_resume_with_alignment_state_matches_uninterrupted_run(tiny_dsprites: Path, tmp_path: Path) -> None:
@@ -104,3 +104,22 @@ def test_target_file_is_paired_on_the_same_grid_and_unpaired_otherwise(tiny_dspr
     assert PairDataModule(tiny_config(tiny_dsprites, tmp_path / "b", *sets).data).target_kind == "unpaired"
     with pytest.raises(ConfigError, match="needs cross-domain pairs"):
         train(tiny_config(tiny_dsprites, tmp_path / "b", *sets, "--objective.alignment=[{kind: triplet}]"))
+
+
+def test_private_branch_run_saves_an_encoder_that_reloads(tiny_dsprites: Path, tmp_path: Path) -> None:
+    from disco.models.checkpoint import load_encoder
+    from disco.models.private import PrivateBranchEncoder
+
+    cfg = tiny_config(
+        tiny_dsprites, tmp_path / "run", SUBSPACES, "--data.target.domain=noisy", "--model.private_branch=true",
+        "--objective.alignment=[{kind: factor_nce, weight: 1.0}, {kind: domain_head, weight: 1.0}]",
+    )  # fmt: skip
+    result = train(cfg)
+    encoder = result.module.encoder
+    assert isinstance(encoder, PrivateBranchEncoder) and encoder.columns.tolist() == [6]  # domain=1 is column 6
+    loaded, spec = load_encoder(result.checkpoint_dir / "last.ckpt")
+    assert isinstance(loaded, PrivateBranchEncoder) and spec is not None and spec.names[-1] == "domain"
+    x = torch.rand(3, 3, 64, 64)
+    torch.testing.assert_close(loaded(x)[0], encoder.eval()(x)[0])
+    with pytest.raises(ConfigError, match="private_branch needs a private subspace"):
+        train(tiny_config(tiny_dsprites, tmp_path / "b", "--model.private_branch=true"))
