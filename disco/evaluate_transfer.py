@@ -2,8 +2,9 @@
 
 One call gives the numbers of the README's transfer table (issue 10): MIG in each domain (disentanglement_lib's
 protocol, 20 bins), the domain gap of the shared and of the private subspaces (held-out accuracy of a domain classifier,
-0.5 = aligned, and unbiased MMD²; :func:`metrics.transfer.domain_gap`), and probes trained on source codes and tested on
-target codes (:func:`metrics.transfer.transfer_probes`). Private subspaces are those named ``domain*``
+0.5 = aligned, and unbiased MMD²; :func:`metrics.transfer.domain_gap`), and probes trained on the source codes of the
+shared subspaces and tested on the target's (:func:`metrics.transfer.transfer_probes`); the private subspaces hold the
+domain by design, so a probe that read them would fail on the target for that reason alone. Private subspaces are those named ``domain*``
 (:mod:`disco.train.alignment`); every other subspace counts as shared.
 """
 
@@ -45,8 +46,9 @@ def transfer_scores(
     batch_size: int = 256,
 ) -> dict[str, float]:
     """Scores of ``encoder`` (in eval mode) on ``num_samples`` held-out rows of ``data`` rendered in ``source`` and in
-    ``target``: ``source_mig``, ``target_mig``; ``transfer_probe`` (mean accuracy of source-trained probes on target
-    codes), ``in_domain_probe`` and ``transfer_ratio``; ``domain_acc_shared`` / ``domain_acc_private`` and
+    ``target``: ``source_mig``, ``target_mig`` (whole code); ``transfer_probe`` (mean accuracy of probes trained on
+    the source's shared subspaces, tested on the target's), ``in_domain_probe`` (the same probes on source codes) and
+    ``transfer_ratio``; ``domain_acc_shared`` / ``domain_acc_private`` and
     ``mmd_shared`` / ``mmd_private`` (NaN without a private subspace). The probes and the domain classifier train on
     half of the rows and test on the other half."""
     if not data.has_factors:
@@ -60,7 +62,9 @@ def transfer_scores(
         "source_mig": mig(codes[0], factors, seed=seed).score,
         "target_mig": mig(codes[1], factors, seed=seed).score,
     }
-    probes = transfer_probes(codes[0], codes[1], factors, seed=seed, num_train=half, num_test=len(rows) - half)
+    probes = transfer_probes(
+        codes[0][:, shared], codes[1][:, shared], factors, seed=seed, num_train=half, num_test=len(rows) - half
+    )
     out.update(
         transfer_probe=probes.score,
         in_domain_probe=float(probes.details["in_domain"]),
