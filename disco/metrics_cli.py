@@ -597,6 +597,7 @@ def _transfer(
 ) -> dict[str, MetricResult]:
     """Domain gap and transfer probes: the same rows of ``--split`` encoded in the source and the target domain."""
     from disco.evaluate import Representer, select_rows, subspace_entries
+    from disco.evaluate_transfer import shared_private_columns
     from metrics import defaults
     from metrics.transfer import transfer_report
 
@@ -612,7 +613,10 @@ def _transfer(
         codes.append(represent.encode_rows(rows, desc="encoding for transfer"))
     factors = data.classes[rows].numpy() if data.has_factors else None
     entries = subspace_entries(spec, codes[0].shape[1])
-    return transfer_report(codes[0], codes[1], factors, subspaces=entries, seed=args.seed, overrides=over)
+    shared = shared_private_columns(spec)[0] if spec is not None else None  # probes skip the private subspaces
+    return transfer_report(
+        codes[0], codes[1], factors, subspaces=entries, seed=args.seed, overrides=over, probe_columns=shared
+    )
 
 
 def _input_shape(data: Any, domain: Any) -> tuple[int, ...]:

@@ -191,10 +191,14 @@ def transfer_report(
     subspaces: Sequence[tuple[str, int]] | None = None,
     seed: int = defaults.SEED,
     overrides: dict[str, dict[str, Any]] | None = None,
+    probe_columns: Sequence[int] | None = None,
 ) -> dict[str, MetricResult]:
-    """``domain_gap`` and, with factors, ``transfer_probes`` of one source/target pair of codes."""
+    """``domain_gap`` and, with factors, ``transfer_probes`` of one source/target pair of codes; the probes read
+    ``probe_columns`` only when given (the shared subspaces of a code with private, domain-holding ones)."""
     over = overrides or {}
     out = {"domain_gap": domain_gap(source, target, subspaces=subspaces, seed=seed, **over.get("domain_gap", {}))}
     if factors is not None:
-        out["transfer_probes"] = transfer_probes(source, target, factors, seed=seed, **over.get("transfer_probes", {}))
+        cols = list(probe_columns) if probe_columns is not None else list(range(source.shape[1]))
+        probe_kwargs = over.get("transfer_probes", {})
+        out["transfer_probes"] = transfer_probes(source[:, cols], target[:, cols], factors, seed=seed, **probe_kwargs)
     return out

@@ -74,3 +74,17 @@ def test_bad_input() -> None:
         domain_gap(source, target, subspaces=[("a", 2)], num_train=20, num_test=20)
     with pytest.raises(MetricError, match="needs 200 samples"):
         transfer_probes(source, target, factors, num_train=100, num_test=100)
+
+
+def test_report_probes_read_only_the_given_columns() -> None:
+    from metrics.transfer import transfer_report
+
+    source, target, factors = _domains(800, 3)
+    source[:, 2] += factors[:, 0]  # the private unit now also carries factor 0, and the domain shift with it
+    target[:, 2] += factors[:, 0]
+    kwargs = {"transfer_probes": {"num_train": 400, "num_test": 400}, "domain_gap": {"num_train": 400, "num_test": 400}}
+    shared = transfer_report(source, target, factors, overrides=kwargs, probe_columns=[0, 1])["transfer_probes"]
+    expected = transfer_probes(source[:, :2], target[:, :2], factors, num_train=400, num_test=400)
+    assert shared.score == expected.score
+    whole = transfer_report(source, target, factors, overrides=kwargs)["transfer_probes"]
+    assert whole.score == transfer_probes(source, target, factors, num_train=400, num_test=400).score
