@@ -1,6 +1,7 @@
 """Where each factor went: per-factor MIG gaps and the units and subspaces that carry each factor, for trained runs.
 
     python scripts/diagnose_code.py outputs/results/dsprites_replica/pairs/seed0 [more run folders] [--dataset F]
+    python scripts/diagnose_code.py outputs/transfer/noisy/triplet/seed0 --domain noisy   # a transfer run's target
 
 For every run folder (its ``checkpoints/last.ckpt``), the encoder means of held-out rows (the dlib MIG protocol:
 10,000 test-split rows, 20 equal-width bins per unit) give the normalised mutual information of each unit with each
@@ -29,9 +30,11 @@ def _unit_owner(spec: object, dim: int) -> list[str]:
     return names
 
 
-def diagnose(run: Path, dataset: str, samples: int = 10000) -> str:
-    """A text report of where each factor went in the encoder of ``run`` on ``dataset``'s test split."""
+def diagnose(run: Path, dataset: str, samples: int = 10000, domain: str | None = None) -> str:
+    """A text report of where each factor went in the encoder of ``run`` on ``dataset``'s test split, rendered under
+    ``domain`` (``plain``, ``noisy``, ...; RGB) when given."""
     from disco.data.datasets import load_dataset
+    from disco.data.domains import make_domain
     from disco.evaluate import Representer, select_rows
     from disco.models.checkpoint import load_encoder
     from metrics._checks import discrete_entropy, discrete_mutual_info, discretize
@@ -44,7 +47,7 @@ def diagnose(run: Path, dataset: str, samples: int = 10000) -> str:
     data = load_dataset(dataset)
     rows = select_rows(len(data.images), "test", 0, limit=samples, sample_seed=0)
     with torch.inference_mode():
-        codes = Representer(encoder, data).encode_rows(rows)
+        codes = Representer(encoder, data, domain=make_domain(domain) if domain else None).encode_rows(rows)
     y = data.classes[torch.as_tensor(rows)].numpy()
     mi = discrete_mutual_info(discretize(codes, 20), y)
     h = discrete_entropy(y)
@@ -71,11 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--dataset", default="data/dsprites.h5")
+    parser.add_argument("--domain", default=None, help="render the images under this domain (transfer runs read RGB)")
     args = parser.parse_args(argv)
 
     def run() -> int:
+        from disco.data.domains import DOMAINS
+
+        if args.domain is not None and args.domain not in DOMAINS:
+            raise ConfigError(f"unknown --domain {args.domain!r}; choose from {', '.join(DOMAINS)}")
         for path in args.runs:
-            print(diagnose(path, args.dataset), flush=True)
+            print(diagnose(path, args.dataset, domain=args.domain), flush=True)
         return 0
 
     return run_guarded(run)

@@ -45,6 +45,7 @@ TERMS: dict[str, str] = {
     "margin_w": "{kind: margin, weight: 1.0, schedule: {kind: linear, delay_steps: 100, warmup_steps: 100}}",
 }
 DOMAIN_HEAD = "{kind: domain_head, weight: %s}"
+DOMAIN_HEAD_PURE = "{kind: domain_head, weight: %s, kwargs: {purity: %s}}"
 ROWS = ("none", *TERMS)
 COLUMNS = (
     ("source_mig", "source MIG"),
@@ -56,16 +57,17 @@ COLUMNS = (
 )
 
 
-def alignment_yaml(row: str, domain_head: float = 1.0) -> str:
+def alignment_yaml(row: str, domain_head: float = 1.0, purity: float = 0.0) -> str:
     """The ``objective.alignment`` list of row ``row`` (``none``, a term, or terms joined with ``+``), with a
-    ``domain_head`` of weight ``domain_head`` on the private subspace (none when 0)."""
+    ``domain_head`` of weight ``domain_head`` (and kwarg ``purity`` when > 0) on the private subspace (none when 0)."""
     if row == "none":
         return "[]"
     parts = row.split("+")
     unknown = [p for p in parts if p not in TERMS]
     if unknown:
         raise ConfigError(f"unknown row term {unknown[0]!r}; choose from none, {', '.join(TERMS)} (join with +)")
-    head = [DOMAIN_HEAD % domain_head] if domain_head else []
+    entry = DOMAIN_HEAD_PURE % (domain_head, purity) if purity else DOMAIN_HEAD % domain_head
+    head = [entry] if domain_head else []
     return "[" + ", ".join([TERMS[p] for p in parts] + head) + "]"
 
 
@@ -81,10 +83,11 @@ def run_one(config: str, dataset: str, target: str, row: str, seed: int, args: a
     if record.is_file() and not args.force:
         saved = json.loads(record.read_text())
         return {**saved["scores"], "supervision": saved["supervision"]}
+    alignment = alignment_yaml(row, args.domain_head, args.domain_purity)
     cfg = parse_config(
         [
             "--config", config, f"--data.dataset={dataset}", f"--data.target.domain={target}",
-            f"--objective.alignment={alignment_yaml(row, args.domain_head)}", f"--seed={seed}", f"--run_dir={run_dir}",
+            f"--objective.alignment={alignment}", f"--seed={seed}", f"--run_dir={run_dir}",
             f"--trainer.max_steps={args.max_steps}", "--eval.at_end=false", "--logger=none", "--overwrite=true",
             "--trainer.progress_bar=false", *args.overrides,
         ]
@@ -133,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subsample", default=None, help="replica subsampling, e.g. orientation=4,pos_x=2")
     parser.add_argument("--runs", default="outputs/transfer")
     parser.add_argument("--domain-head", type=float, default=0.1, help="weight of domain_head in aligned rows (0: off)")
+    parser.add_argument("--domain-purity", type=float, default=0.0, help="domain_head kwarg purity in aligned rows")
     parser.add_argument("--out", default="outputs/transfer.md")
     parser.add_argument("--force", action="store_true", help="retrain runs that already have scores")
     parser.add_argument(

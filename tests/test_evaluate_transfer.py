@@ -83,5 +83,8 @@ def test_study_rows_name_their_alignment_terms() -> None:
         "[{kind: mmd, weight: 1.0}, {kind: triplet, weight: 3.0}, {kind: domain_head, weight: 0.5}]"
     )
     assert yaml("coral", 0) == "[{kind: coral, weight: 50.0}]"
+    assert yaml("factor_nce", 0.1, 1.0) == (
+        "[{kind: factor_nce, weight: 1.0}, {kind: domain_head, weight: 0.1, kwargs: {purity: 1.0}}]"
+    )
     with pytest.raises(ConfigError, match="unknown row term 'fog'"):
         yaml("mmd+fog")

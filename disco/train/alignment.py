@@ -400,21 +400,34 @@ class FactorNCEAlignment(AlignmentLoss):
 
 class DomainHeadAlignment(AlignmentLoss):
     """A logistic classifier of the domain (source 1, target 0) on the PRIVATE subspaces, trained with the encoder:
-    the private code is asked to keep what tells the domains apart while the other terms remove it elsewhere."""
+    the private code is asked to keep what tells the domains apart while the other terms remove it elsewhere.
+
+    Kwarg ``purity`` (default 0) adds ``purity · W / (W + B)``, the within-domain share of the private code's spread
+    (``W`` = summed per-column variances within each domain, ``B`` = squared distance between the two domain means;
+    the Fisher criterion's ratio, scale-free): 0 when the private code is nothing but a domain indicator. Without it a
+    private branch keeps whatever its initial features carry; on dSprites its two units held scale (normalised MI
+    0.72, 0.67) and so took scale's MIG gap from the shared scale unit."""
 
     private = True
 
-    def __init__(self, subspaces: list[Subspace]) -> None:
+    def __init__(self, subspaces: list[Subspace], purity: float = 0.0) -> None:
         super().__init__(subspaces)
+        if purity < 0:
+            raise ConfigError(f"domain_head purity {purity} must be >= 0")
         self.head = nn.Linear(self.width, 1)
+        self.purity = float(purity)
 
     def forward(self, inputs: StepInputs) -> LossOutput:
         source, target = self.domains(inputs)
         logits = self.head(torch.cat([source, target])).squeeze(1)
         labels = torch.cat([logits.new_ones(len(source)), logits.new_zeros(len(target))])
-        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        bce = F.binary_cross_entropy_with_logits(logits, labels)
         acc = ((logits > 0).to(labels.dtype) == labels).to(logits.dtype).mean()
-        return LossOutput(loss, {"raw": loss.detach(), "acc": acc.detach()})
+        within = source.var(0, unbiased=False).sum() + target.var(0, unbiased=False).sum()
+        between = (source.mean(0) - target.mean(0)).pow(2).sum()
+        impurity = within / (within + between).clamp_min(1e-12)
+        loss = bce + self.purity * impurity if self.purity else bce
+        return LossOutput(loss, {"raw": loss.detach(), "acc": acc.detach(), "impurity": impurity.detach()})
 
 
 class PriorAlignment(AlignmentLoss):

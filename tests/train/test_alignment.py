@@ -310,3 +310,26 @@ def test_factor_nce_is_the_subspace_contrastive_loss_on_cross_domain_pairs() -> 
     assert loss == pytest.approx(math.log(2 * B - 1), abs=1e-3)
     only = term("factor_nce", subspaces=["scale", "pos", "free"])
     assert only.losses[0].columns.tolist() == [2, 3]  # the untied free subspace is left out
+
+
+def test_domain_head_purity_is_the_within_domain_share_of_the_private_spread() -> None:
+    inputs = make_inputs()
+    cross = inputs.cross
+    assert cross is not None
+    src, tgt = inputs.mean[:B][:, 4:6], cross.z_b[:, 4:6]
+    plain = term("domain_head", seed=1)(inputs).loss
+    got = term("domain_head", seed=1, kwargs={"purity": 0.7})(inputs)
+    within = sum(float(((x - x.mean(0)) ** 2).mean(0).sum()) for x in (src, tgt))  # by hand: population variances
+    between = float(((src.mean(0) - tgt.mean(0)) ** 2).sum())
+    assert float(got.diagnostics["domain_head/impurity"]) == pytest.approx(within / (within + between), rel=1e-5)
+    torch.testing.assert_close(got.loss, plain + 0.7 * within / (within + between))
+    # a private code that is a pure domain indicator has impurity 0; one with no domain shift is (nearly) all impurity
+    g = torch.Generator().manual_seed(3)
+    inputs.mean = torch.cat([torch.ones(B, SPEC.dim), torch.randn(B, SPEC.dim, generator=g)])
+    inputs.cross = CrossInputs(cross.batch, cross.z_a, torch.zeros(B, SPEC.dim))
+    assert float(term("domain_head", kwargs={"purity": 1.0})(inputs).diagnostics["domain_head/impurity"]) == 0.0
+    inputs.mean = torch.randn(2 * B, SPEC.dim, generator=g)
+    inputs.cross = CrossInputs(cross.batch, cross.z_a, inputs.mean[:B] + 0.0)  # the same spread, no shift
+    assert float(term("domain_head", kwargs={"purity": 1.0})(inputs).diagnostics["domain_head/impurity"]) == 1.0
+    with pytest.raises(ConfigError, match=r"purity -1\.0 must be >= 0"):
+        term("domain_head", kwargs={"purity": -1.0})
