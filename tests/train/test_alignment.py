@@ -312,24 +312,45 @@ def test_factor_nce_is_the_subspace_contrastive_loss_on_cross_domain_pairs() -> 
     assert only.losses[0].columns.tolist() == [2, 3]  # the untied free subspace is left out
 
 
-def test_domain_head_purity_is_the_within_domain_share_of_the_private_spread() -> None:
+def _dcor_by_formula(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Székely's sample distance correlation from double-centred distance matrices, in float64."""
+
+    def centred(v: torch.Tensor) -> torch.Tensor:
+        d = torch.cdist(v.double(), v.double())
+        return d - d.mean(0, keepdim=True) - d.mean(1, keepdim=True) + d.mean()
+
+    a, b = centred(x), centred(y)
+    v_xy, v_xx, v_yy = (a * b).mean(), (a * a).mean(), (b * b).mean()
+    return float((v_xy / (v_xx * v_yy).sqrt()).sqrt())
+
+
+def test_domain_head_purity_is_the_distance_correlation_of_private_and_shared_codes() -> None:
     inputs = make_inputs()
     cross = inputs.cross
     assert cross is not None
-    src, tgt = inputs.mean[:B][:, 4:6], cross.z_b[:, 4:6]
     plain = term("domain_head", seed=1)(inputs).loss
     got = term("domain_head", seed=1, kwargs={"purity": 0.7})(inputs)
-    within = sum(float(((x - x.mean(0)) ** 2).mean(0).sum()) for x in (src, tgt))  # by hand: population variances
-    between = float(((src.mean(0) - tgt.mean(0)) ** 2).sum())
-    assert float(got.diagnostics["domain_head/impurity"]) == pytest.approx(within / (within + between), rel=1e-5)
-    torch.testing.assert_close(got.loss, plain + 0.7 * within / (within + between))
-    # a private code that is a pure domain indicator has impurity 0; one with no domain shift is (nearly) all impurity
+    shared = [0, 1, 2, 3, 6]
+    expected = 0.5 * sum(
+        _dcor_by_formula(codes[:, 4:6], codes[:, shared]) for codes in (inputs.mean[:B].detach(), cross.z_b.detach())
+    )
+    assert float(got.diagnostics["domain_head/dcor_shared"]) == pytest.approx(expected, rel=1e-4)
+    torch.testing.assert_close(got.loss, plain + 0.7 * torch.tensor(expected), rtol=1e-4, atol=1e-5)
+    # only the private code is moved: no gradient reaches the shared columns through the purity term
+    (grad,) = torch.autograd.grad(got.loss - plain, inputs.mean)
+    assert not grad[:, shared].any() and grad[:B, 4:6].abs().sum() > 0
+    # a private code that copies a shared unit depends on the shared code; a pure domain indicator does not
     g = torch.Generator().manual_seed(3)
-    inputs.mean = torch.cat([torch.ones(B, SPEC.dim), torch.randn(B, SPEC.dim, generator=g)])
-    inputs.cross = CrossInputs(cross.batch, cross.z_a, torch.zeros(B, SPEC.dim))
-    assert float(term("domain_head", kwargs={"purity": 1.0})(inputs).diagnostics["domain_head/impurity"]) == 0.0
-    inputs.mean = torch.randn(2 * B, SPEC.dim, generator=g)
-    inputs.cross = CrossInputs(cross.batch, cross.z_a, inputs.mean[:B] + 0.0)  # the same spread, no shift
-    assert float(term("domain_head", kwargs={"purity": 1.0})(inputs).diagnostics["domain_head/impurity"]) == 1.0
+    codes = torch.randn(2 * B, SPEC.dim, generator=g)
+    codes[:, 4] = codes[:, 2]
+    codes[:, 5] = codes[:, 2] ** 2
+    inputs.mean = codes
+    inputs.cross = CrossInputs(cross.batch, cross.z_a, codes[B:])
+    high = float(term("domain_head", kwargs={"purity": 1.0})(inputs).diagnostics["domain_head/dcor_shared"])
+    codes[:B, 4:6], codes[B:, 4:6] = 1.0, -1.0
+    inputs.mean = codes
+    inputs.cross = CrossInputs(cross.batch, cross.z_a, codes[B:])
+    low = float(term("domain_head", kwargs={"purity": 1.0})(inputs).diagnostics["domain_head/dcor_shared"])
+    assert high > 0.5 and low < 1e-3
     with pytest.raises(ConfigError, match=r"purity -1\.0 must be >= 0"):
         term("domain_head", kwargs={"purity": -1.0})
