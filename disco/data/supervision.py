@@ -59,9 +59,11 @@ def reveal(batch: PairBatch, level: str, target_labelled: bool = False) -> PairB
     return replace(batch, classes_a=None, classes_b=None, cross=cross)
 
 
-#: Alignment kinds that read the cross-domain pairs (which inputs correspond), and those that read factor classes.
-PAIRED_ALIGNMENTS = frozenset({"moco", "margin", "triplet", "center"})
-LABELLED_ALIGNMENTS = frozenset({"center"})
+#: Alignment kinds that read the cross-domain pairs (which inputs correspond), those that read factor classes, and
+#: those that read the TARGET's classes when the target is labelled (factor_nce gives both renders the source's).
+PAIRED_ALIGNMENTS = frozenset({"moco", "margin", "triplet", "center", "factor_nce"})
+LABELLED_ALIGNMENTS = frozenset({"center", "factor_nce"})
+TARGET_LABELLED_ALIGNMENTS = frozenset({"center"})
 
 
 def _alignment_kinds(objective: Any) -> set[str]:
@@ -134,4 +136,4 @@ def target_supervision(objective: Any, target: Any) -> str | None:
     if not kinds:
         return None
     seen = "cross-domain pairs" if kinds & PAIRED_ALIGNMENTS else "images"
-    return seen + (" + target labels" if bool(target.labelled) and kinds & LABELLED_ALIGNMENTS else "")
+    return seen + (" + target labels" if bool(target.labelled) and kinds & TARGET_LABELLED_ALIGNMENTS else "")

@@ -69,3 +69,21 @@ def test_notes_say_what_the_weak_vae_and_supervised_terms_read() -> None:
         NOTES["weak_vae/labels"],
         NOTES["supervised"],
     ]
+
+
+def test_alignment_terms_in_the_resolved_supervision() -> None:
+    from disco.data.supervision import target_supervision
+
+    def with_terms(*kinds: str) -> SimpleNamespace:
+        objective = _objective(contrastive=0.0)
+        objective.alignment = [SimpleNamespace(kind=k, weight=1.0) for k in kinds]
+        return objective
+
+    labelled, unlabelled = SimpleNamespace(enabled=True, labelled=True), SimpleNamespace(enabled=True, labelled=False)
+    # factor_nce reads the cross-domain pairs and, at the labels level, the source's classes; never the target's
+    assert resolve_supervision("labels", with_terms("factor_nce")) == "labels"
+    assert resolve_supervision("pairs", with_terms("factor_nce")) == "pairs"
+    assert target_supervision(with_terms("factor_nce"), labelled) == "cross-domain pairs"
+    assert target_supervision(with_terms("center"), labelled) == "cross-domain pairs + target labels"
+    assert target_supervision(with_terms("mmd"), unlabelled) == "images"
+    assert resolve_supervision("labels", with_terms("mmd")) == "none"
