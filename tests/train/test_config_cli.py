@@ -163,7 +163,10 @@ def test_every_shipped_config_builds_its_model(path: Path) -> None:
     sizes = tuple(space.sizes) if names == tuple(space.names) else ()
     module = DiscoModule(cfg, names, channels, 1000, factor_sizes=sizes)
     assert module.objective.names  # at least one term is on
-    assert module.spec.dim == module.encoder_kwargs["latent_dim"]
+    shape = module.encoder_kwargs.get("base_kwargs", module.encoder_kwargs)  # a private branch wraps its base encoder
+    assert module.spec.dim == shape["latent_dim"]
+    if cfg.model.private_branch:
+        assert module.encoder_name == "private_branch" and module.encoder_kwargs["in_channels"] == channels
 
 
 def test_fresh_run_refuses_an_earlier_runs_checkpoints(
