@@ -4,8 +4,8 @@ One call gives the numbers of the README's transfer table (issue 10): MIG in eac
 protocol, 20 bins), the domain gap of the shared and of the private subspaces (held-out accuracy of a domain classifier,
 0.5 = aligned, and unbiased MMD²; :func:`metrics.transfer.domain_gap`), and probes trained on the source codes of the
 shared subspaces and tested on the target's (:func:`metrics.transfer.transfer_probes`); the private subspaces hold the
-domain by design, so a probe that read them would fail on the target for that reason alone. Private subspaces are those named ``domain*``
-(:mod:`disco.train.alignment`); every other subspace counts as shared.
+domain by design, so a probe that read them would fail on the target for that reason alone. Private subspaces are
+those named ``domain*`` (:attr:`disco.models.subspaces.Subspace.private`); every other subspace counts as shared.
 """
 
 from __future__ import annotations
@@ -21,13 +21,11 @@ from disco.models.subspaces import SubspaceSpec
 from metrics.mig import mig
 from metrics.transfer import domain_gap, transfer_probes
 
-PRIVATE_PREFIX = "domain"
-
 
 def shared_private_columns(spec: SubspaceSpec) -> tuple[list[int], list[int]]:
     """Columns of the shared subspaces and of the private ones (``domain*``), in code order."""
-    shared = [c for s in spec if not s.name.startswith(PRIVATE_PREFIX) for c in range(s.start, s.stop)]
-    private = [c for s in spec if s.name.startswith(PRIVATE_PREFIX) for c in range(s.start, s.stop)]
+    shared = [c for s in spec if not s.private for c in range(s.start, s.stop)]
+    private = [c for s in spec if s.private for c in range(s.start, s.stop)]
     if not shared:
         raise ConfigError(f"subspaces {spec.to_string()} have no shared subspace to transfer")
     return shared, private

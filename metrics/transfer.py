@@ -198,7 +198,7 @@ def transfer_report(
     over = overrides or {}
     out = {"domain_gap": domain_gap(source, target, subspaces=subspaces, seed=seed, **over.get("domain_gap", {}))}
     if factors is not None:
-        cols = list(probe_columns) if probe_columns is not None else list(range(source.shape[1]))
-        probe_kwargs = over.get("transfer_probes", {})
-        out["transfer_probes"] = transfer_probes(source[:, cols], target[:, cols], factors, seed=seed, **probe_kwargs)
+        if probe_columns is not None:
+            source, target = source[:, list(probe_columns)], target[:, list(probe_columns)]
+        out["transfer_probes"] = transfer_probes(source, target, factors, seed=seed, **over.get("transfer_probes", {}))
     return out

@@ -14,6 +14,10 @@ import torch
 
 from disco.errors import ConfigError
 
+#: Subspaces whose names start with this are private to a domain (transfer runs): excluded from every alignment term
+#: but ``domain_head``, computed by the private branch with ``model.private_branch``, left out of transfer probes.
+PRIVATE_PREFIX = "domain"
+
 
 @dataclass(frozen=True)
 class Subspace:
@@ -31,6 +35,11 @@ class Subspace:
     @property
     def slice(self) -> slice:
         return slice(self.start, self.stop)
+
+    @property
+    def private(self) -> bool:
+        """Whether this subspace is private to a domain (its name starts with :data:`PRIVATE_PREFIX`)."""
+        return self.name.startswith(PRIVATE_PREFIX)
 
 
 class SubspaceSpec:

@@ -45,21 +45,14 @@ from disco.train.config import AlignmentTermConfig
 from disco.train.schedules import Schedule
 from disco.train.step import CrossInputs, StepInputs, TermContext
 
-#: Subspaces whose names start with this are private to a domain: excluded from every alignment term but domain_head.
-PRIVATE_PREFIX = "domain"
-
-
-def is_private(subspace: Subspace) -> bool:
-    return subspace.name.startswith(PRIVATE_PREFIX)
-
 
 def select_subspaces(spec: SubspaceSpec, names: list[str] | None, kind: str, private: bool = False) -> list[Subspace]:
     """The subspaces a term acts on: ``names`` (checked), or every shared (``private=False``) or every private one."""
     if names is None:
-        chosen = [s for s in spec if is_private(s) == private]
+        chosen = [s for s in spec if s.private == private]
     else:
         chosen = [spec[n] for n in names]
-        wrong = [s.name for s in chosen if is_private(s) != private]
+        wrong = [s.name for s in chosen if s.private != private]
         if wrong:
             what = "shared subspaces only" if private else "no private subspace (names starting with 'domain')"
             raise ConfigError(

@@ -158,8 +158,8 @@ class AlignmentTermConfig:
     reversal with Ganin's λ(p) ramp). Instance-level, on the cross-domain pairs: ``moco`` (InfoNCE with a queue and a
     momentum encoder), ``margin`` (contrastive with margin), ``triplet`` (with a miner), ``center`` (center loss and
     its classification head per factor; needs ``data.supervision: labels``), ``factor_nce`` (disco's per-subspace
-    contrastive loss on the cross-domain pairs, which share every factor; class positives under labels). ``domain_head``: a domain classifier on
-    the PRIVATE subspaces (it keeps the domain there). ``prior``: MMD (or CORAL, ``kwargs.loss``) of all codes against
+    contrastive loss on the cross-domain pairs, which share every factor; class positives under labels).
+    ``domain_head``: a domain classifier on the PRIVATE subspaces (it keeps the domain there). ``prior``: MMD (or CORAL, ``kwargs.loss``) of all codes against
     samples of N(0, I) (InfoVAE, Zhao et al. 2019; needs no target).
 
     ``subspaces``: the names the term acts on (their columns concatenated); ``null`` = every subspace except the

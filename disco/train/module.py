@@ -48,7 +48,7 @@ def private_branch(
     spec: SubspaceSpec, base: str, base_kwargs: dict[str, Any], channels: int
 ) -> tuple[str, dict[str, Any]]:
     """Factory name and kwargs of ``base`` with a private branch for the private subspaces of ``spec``."""
-    columns = [c for s in spec if s.name.startswith("domain") for c in range(s.start, s.stop)]
+    columns = [c for s in spec if s.private for c in range(s.start, s.stop)]
     if not columns:
         raise ConfigError(
             "model.private_branch needs a private subspace (a name starting with 'domain', e.g. ...,domain=2)"
