@@ -15,10 +15,32 @@ import torch
 from torch import nn
 
 
+class StylePool(nn.Module):
+    """Instance statistics of the feature maps of each convolution: the per-channel mean and standard deviation, the
+    "style" of an image in the sense of Huang & Belongie 2017 ("Arbitrary Style Transfer in Real-time with Adaptive
+    Instance Normalization"). A domain shift (a colour cast, pixel noise, a texture, blur) moves these statistics
+    wherever the sprite is; global average pooling of the last layer alone mostly sees how much of the image the sprite
+    covers, i.e. its scale."""
+
+    def __init__(self, convs: list[nn.Module]) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(convs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stats: list[torch.Tensor] = []
+        h = x
+        for conv in self.convs:
+            h = torch.relu(conv(h))
+            stats.append(h.mean(dim=(2, 3)))
+            stats.append(h.flatten(2).std(dim=2))
+        return torch.cat(stats, dim=1)
+
+
 class PrivateBranchEncoder(nn.Module):
     """``base`` encoder for every column but ``columns``, which a small conv net (two stride-2 4×4 convolutions of
-    ``width`` and ``2·width`` channels, ReLU, global average pooling, a linear layer) computes from the image instead.
-    The log-variance of the private columns is 0 (the private code is deterministic).
+    ``width`` and ``2·width`` channels, ReLU, a pooling, a linear layer) computes from the image instead. ``pool``:
+    ``avg`` (global average pooling of the last layer) or ``style`` (per-channel mean and standard deviation of both
+    layers, :class:`StylePool`). The log-variance of the private columns is 0 (the private code is deterministic).
 
     Args:
         base: factory name of the shared encoder (``conv64``, ``resnet64``).
@@ -26,10 +48,17 @@ class PrivateBranchEncoder(nn.Module):
         columns: code columns of the private subspaces.
         in_channels: image channels.
         width: channels of the branch's first convolution.
+        pool: ``avg`` or ``style``.
     """
 
     def __init__(
-        self, base: str, base_kwargs: dict[str, Any], columns: list[int], in_channels: int = 1, width: int = 16
+        self,
+        base: str,
+        base_kwargs: dict[str, Any],
+        columns: list[int],
+        in_channels: int = 1,
+        width: int = 16,
+        pool: str = "avg",
     ) -> None:
         super().__init__()
         from disco.models.factory import build_encoder
@@ -37,15 +66,24 @@ class PrivateBranchEncoder(nn.Module):
         if not columns:
             raise ValueError("a private branch needs at least one private column")
         self.shared = build_encoder(base, **base_kwargs)
-        self.private = nn.Sequential(
+        convs = [
             nn.Conv2d(in_channels, width, 4, stride=2, padding=1),
-            nn.ReLU(),
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(2 * width, len(columns)),
-        )
+        ]
+        if pool == "avg":
+            self.private = nn.Sequential(
+                convs[0],
+                nn.ReLU(),
+                convs[1],
+                nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Linear(2 * width, len(columns)),
+            )
+        elif pool == "style":
+            self.private = nn.Sequential(StylePool(convs), nn.Linear(6 * width, len(columns)))
+        else:
+            raise ValueError(f"unknown private branch pool {pool!r}; use avg or style")
         self.register_buffer("columns", torch.tensor(columns, dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

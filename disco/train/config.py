@@ -58,10 +58,15 @@ class ContrastiveConfig:
 
 @dataclass
 class LocalisationConfig:
-    """Change localisation: a pair's code should change only in the subspaces of the factors that changed."""
+    """Change localisation: a pair's code should change only in the subspaces of the factors that changed.
+    ``normalise``: ``subspace`` compares each subspace's change with its own spread (relative energies) instead of raw
+    energies, ``code`` does so while keeping the code's overall scale (:mod:`disco.losses.localisation`);
+    ``temperature``: of the softmax over subspaces."""
 
     weight: float = 0.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    normalise: Literal["none", "subspace", "code"] = "none"
+    temperature: float = 1.0
 
 
 @dataclass
@@ -251,6 +256,8 @@ class ModelConfig:
     GPUs and other accelerators; ``null`` or 0: always one pass.
     ``private_branch``: the private subspaces (names starting with ``domain``) are computed by a small encoder of
     their own (:class:`disco.models.private.PrivateBranchEncoder`, Domain Separation Networks), not by the shared one.
+    ``private_pool``: how that branch pools its feature maps: ``avg`` (global average of the last layer) or ``style``
+    (per-channel mean and standard deviation of every layer, the instance statistics that domain shifts move).
     """
 
     encoder: str = "conv64"
@@ -260,6 +267,7 @@ class ModelConfig:
     subspaces: str = "shape=2,scale=1,orientation=2,pos_x=1,pos_y=1,free=3"
     microbatch: int | Literal["auto"] | None = "auto"
     private_branch: bool = False
+    private_pool: Literal["avg", "style"] = "avg"
 
     def __post_init__(self) -> None:
         if isinstance(self.microbatch, int) and self.microbatch < 0:

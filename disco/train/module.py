@@ -45,7 +45,7 @@ def shape_kwargs(cls: type | None, channels: int, latent_dim: int, size: int = 6
 
 
 def private_branch(
-    spec: SubspaceSpec, base: str, base_kwargs: dict[str, Any], channels: int
+    spec: SubspaceSpec, base: str, base_kwargs: dict[str, Any], channels: int, pool: str = "avg"
 ) -> tuple[str, dict[str, Any]]:
     """Factory name and kwargs of ``base`` with a private branch for the private subspaces of ``spec``."""
     columns = [c for s in spec if s.private for c in range(s.start, s.stop)]
@@ -53,7 +53,7 @@ def private_branch(
         raise ConfigError(
             "model.private_branch needs a private subspace (a name starting with 'domain', e.g. ...,domain=2)"
         )
-    kwargs = {"base": base, "base_kwargs": dict(base_kwargs), "columns": columns, "in_channels": channels}
+    kwargs = {"base": base, "base_kwargs": dict(base_kwargs), "columns": columns, "in_channels": channels, "pool": pool}
     return "private_branch", kwargs
 
 
@@ -85,7 +85,7 @@ class DiscoModule(pl.LightningModule):
         self.encoder_name = cfg.model.encoder
         if cfg.model.private_branch:
             self.encoder_name, self.encoder_kwargs = private_branch(
-                self.spec, cfg.model.encoder, self.encoder_kwargs, num_channels
+                self.spec, cfg.model.encoder, self.encoder_kwargs, num_channels, cfg.model.private_pool
             )
         self.encoder = build_encoder(self.encoder_name, **self.encoder_kwargs)
         self.decoder: nn.Module | None = None

@@ -79,7 +79,9 @@ class LocalisationTerm(nn.Module):
 def build_localisation(cfg: LocalisationConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.localisation import ChangeLocalisation
 
-    return LocalisationTerm(ChangeLocalisation(ctx.spec, ctx.factor_names))
+    return LocalisationTerm(
+        ChangeLocalisation(ctx.spec, ctx.factor_names, temperature=cfg.temperature, normalise=cfg.normalise)
+    )
 
 
 class EquivarianceTerm(nn.Module):
