@@ -6,15 +6,6 @@ compromises"). This term reads the pair as a classification problem: the per-sub
 ``||z_a,s - z_b,s||^2 / width_s`` divided by a temperature gives logits over subspaces, and the cross-entropy with the
 subspace of the changed factor pushes the change into that subspace and out of all others.
 
-With ``normalise="subspace"`` the energies are relative: each is divided by ``2 * var_s``, the expected change between
-two independent views (``var_s`` the mean unit variance of the subspace over both views of the batch, detached);
-``"code"`` multiplies those by the mean of ``2 * var_s`` over the subspaces, so only the subspaces' relative widths
-are taken out and the energies keep the code's overall scale (a scale-free loss has gradients that grow as 1/scale
-at a freshly initialised encoder's tiny codes). Raw
-energies favour wide subspaces: a narrow subspace that leaks a changed factor at a small scale still loses the softmax
-to a wide one and is never asked to stop. Relative energies measure each subspace in its own units, as restrictiveness
-does (Shu et al. 2020: a subspace must not move when its factor is held fixed, whatever its scale).
-
 The loss is a mean over the valid pairs (those that changed exactly one tied factor), so under DDP it needs no codes
 from other ranks, only the number of valid pairs of the whole world: each rank sums its own pairs' cross-entropies and
 divides by the global count over the world size (the convention of :mod:`disco.losses.distributed`). The rank losses
@@ -40,22 +31,6 @@ def change_energies(z_a: torch.Tensor, z_b: torch.Tensor, subspaces: Sequence[Su
     """``(B, S)`` mean squared change ``||z_a,s - z_b,s||^2 / width_s`` of each subspace between the two views."""
     diff = (z_a - z_b).pow(2)
     return torch.stack([diff[:, s.slice].sum(dim=1) / s.width for s in subspaces], dim=1)
-
-
-def relative_spread(
-    z_a: torch.Tensor, z_b: torch.Tensor, subspaces: Sequence[Subspace], distributed: bool
-) -> torch.Tensor:
-    """``(S,)`` detached ``2 * var_s``: twice the mean unit variance of each subspace over the views of the batch (the
-    whole batch of all ranks under DDP, from all-reduced sums)."""
-    z = torch.cat([z_a, z_b]).detach().to(torch.float64)
-    stats = torch.cat([z.sum(dim=0), z.pow(2).sum(dim=0), z.new_tensor([z.shape[0]])])
-    if distributed:
-        stats = all_reduce_sum(stats)
-    d = z.shape[1]
-    n = stats[-1]
-    mean = stats[:d] / n
-    var = (stats[d : 2 * d] / n - mean.pow(2)).clamp_min(0) * n / (n - 1).clamp_min(1)
-    return torch.stack([2 * var[s.slice].mean() for s in subspaces]).to(z_a.dtype)
 
 
 def localisation_sum(
@@ -89,9 +64,6 @@ class ChangeLocalisation(nn.Module):
         factor_names: the dataset's factor names (columns of ``shared``).
         temperature: scale of the change energies in the softmax.
         include_free: let free (untied) subspaces compete too, so a change hidden in free dimensions is penalised.
-        normalise: ``none``; ``subspace``: divide each subspace's energy by its expected change between independent
-            views; ``code``: the same times the mean of those over the subspaces (the code's overall scale kept).
-        eps: floor of that divisor.
         gather_distributed: under DDP normalise by the valid pairs of all ranks (the loss of the global batch).
     """
 
@@ -104,8 +76,6 @@ class ChangeLocalisation(nn.Module):
         temperature: float = 1.0,
         include_free: bool = True,
         gather_distributed: bool = True,
-        normalise: str = "none",
-        eps: float = 1e-6,
     ) -> None:
         super().__init__()
         if temperature <= 0:
@@ -117,9 +87,6 @@ class ChangeLocalisation(nn.Module):
         self.columns = spec.factor_columns(self.factor_names)
         self.temperature = float(temperature)
         self.gather_distributed = gather_distributed
-        if normalise not in ("none", "subspace", "code"):
-            raise ConfigError(f"unknown localisation normalise {normalise!r}; use none, subspace or code")
-        self.normalise, self.eps = normalise, float(eps)
         self.classes = [s for s in spec if include_free or s.factor is not None]
         tied_pos = [self.classes.index(s) for s in spec.tied]
         self.register_buffer("_tied_pos", torch.tensor(tied_pos, dtype=torch.long), persistent=False)
@@ -140,11 +107,7 @@ class ChangeLocalisation(nn.Module):
             valid, self._tied_pos[changed.to(torch.long).argmax(dim=1)], torch.full_like(valid, -1, dtype=torch.long)
         )
         energies = change_energies(z_a, z_b, self.classes)
-        distributed = self.gather_distributed and is_distributed()
-        if self.normalise != "none":
-            spread = relative_spread(z_a, z_b, self.classes, distributed).clamp_min(self.eps)
-            energies = energies / spread * (spread.mean() if self.normalise == "code" else 1.0)
-        if distributed:
+        if self.gather_distributed and is_distributed():
             total, correct = localisation_sum(energies, target, valid, self.temperature)
             counts = torch.stack([total.detach(), valid.sum().to(total.dtype), correct.sum().to(total.dtype)])
             global_total, n_global, hits = all_reduce_sum(counts).unbind()

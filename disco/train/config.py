@@ -58,15 +58,10 @@ class ContrastiveConfig:
 
 @dataclass
 class LocalisationConfig:
-    """Change localisation: a pair's code should change only in the subspaces of the factors that changed.
-    ``normalise``: ``subspace`` compares each subspace's change with its own spread (relative energies) instead of raw
-    energies, ``code`` does so while keeping the code's overall scale (:mod:`disco.losses.localisation`);
-    ``temperature``: of the softmax over subspaces."""
+    """Change localisation: a pair's code should change only in the subspaces of the factors that changed."""
 
     weight: float = 0.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    normalise: Literal["none", "subspace", "code"] = "none"
-    temperature: float = 1.0
 
 
 @dataclass

@@ -79,9 +79,7 @@ class LocalisationTerm(nn.Module):
 def build_localisation(cfg: LocalisationConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.localisation import ChangeLocalisation
 
-    return LocalisationTerm(
-        ChangeLocalisation(ctx.spec, ctx.factor_names, temperature=cfg.temperature, normalise=cfg.normalise)
-    )
+    return LocalisationTerm(ChangeLocalisation(ctx.spec, ctx.factor_names))
 
 
 class EquivarianceTerm(nn.Module):

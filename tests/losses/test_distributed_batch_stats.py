@@ -62,10 +62,9 @@ def independence(estimator: str, gather: bool, aux: bool = False, **kwargs: int)
     return run
 
 
-def localisation(gather: bool, normalise: str = "none") -> Case:
+def localisation(gather: bool) -> Case:
     def run(za: torch.Tensor, zb: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
-        loss = ChangeLocalisation(SPEC, FACTORS, temperature=0.5, gather_distributed=gather, normalise=normalise)
-        return loss(za, zb, shared).loss
+        return ChangeLocalisation(SPEC, FACTORS, temperature=0.5, gather_distributed=gather)(za, zb, shared).loss
 
     return run
 
@@ -102,8 +101,6 @@ def cases(gather: bool) -> dict[str, Case]:
         "tc_auxiliary": independence("tc", gather, aux=True),
         "club_auxiliary": independence("club", gather, aux=True),
         "localisation": localisation(gather),
-        "localisation_subspace": localisation(gather, normalise="subspace"),
-        "localisation_code": localisation(gather, normalise="code"),
         "tcvae": tcvae(gather),
     }
     if gather:
