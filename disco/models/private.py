@@ -22,9 +22,10 @@ class StylePool(nn.Module):
     wherever the sprite is; global average pooling of the last layer alone mostly sees how much of the image the sprite
     covers, i.e. its scale."""
 
-    def __init__(self, convs: list[nn.Module]) -> None:
+    def __init__(self, convs: list[nn.Module], log: bool = False) -> None:
         super().__init__()
         self.convs = nn.ModuleList(convs)
+        self.log = log
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stats: list[torch.Tensor] = []
@@ -33,7 +34,8 @@ class StylePool(nn.Module):
             h = torch.relu(conv(h))
             stats.append(h.mean(dim=(2, 3)))
             stats.append(h.flatten(2).std(dim=2))
-        return torch.cat(stats, dim=1)
+        out = torch.cat(stats, dim=1)
+        return torch.log(out + 1e-3) if self.log else out
 
 
 class PrivateBranchEncoder(nn.Module):
@@ -80,8 +82,8 @@ class PrivateBranchEncoder(nn.Module):
                 nn.Flatten(),
                 nn.Linear(2 * width, len(columns)),
             )
-        elif pool == "style":
-            self.private = nn.Sequential(StylePool(convs), nn.Linear(6 * width, len(columns)))
+        elif pool in ("style", "logstyle"):
+            self.private = nn.Sequential(StylePool(convs, log=pool == "logstyle"), nn.Linear(6 * width, len(columns)))
         else:
             raise ValueError(f"unknown private branch pool {pool!r}; use avg or style")
         self.register_buffer("columns", torch.tensor(columns, dtype=torch.long))

@@ -262,7 +262,7 @@ class ModelConfig:
     subspaces: str = "shape=2,scale=1,orientation=2,pos_x=1,pos_y=1,free=3"
     microbatch: int | Literal["auto"] | None = "auto"
     private_branch: bool = False
-    private_pool: Literal["avg", "style"] = "avg"
+    private_pool: Literal["avg", "style", "logstyle"] = "avg"
 
     def __post_init__(self) -> None:
         if isinstance(self.microbatch, int) and self.microbatch < 0:
