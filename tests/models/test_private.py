@@ -3,6 +3,7 @@ columns its own branch's, and gradients of one part never reach the other's weig
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from disco.models.factory import build_encoder
@@ -48,17 +49,19 @@ def test_gradients_stay_in_their_branch() -> None:
     assert all(g is None or not g.any() for g in grads)
 
 
-def test_style_pool_is_the_instance_statistics_of_each_layer() -> None:
-    """``pool="style"``: per-channel mean and (unbiased) std of each ReLU'd conv map, checked by a loop over channels."""
+@pytest.mark.parametrize("pool", ["style", "logstyle"])
+def test_style_pool_is_the_instance_statistics_of_each_layer(pool: str) -> None:
+    """``pool="style"``: per-channel mean and (unbiased) std of each ReLU'd conv map, checked by a loop over channels;
+    ``logstyle``: their logarithms (+ 1e-3)."""
     torch.manual_seed(0)
     enc = build_encoder("private_branch", base="conv64", base_kwargs={"in_channels": 3, "latent_dim": 6}, columns=COLUMNS,
-                        in_channels=3, width=4, pool="style")  # fmt: skip
+                        in_channels=3, width=4, pool=pool)  # fmt: skip
     assert isinstance(enc, PrivateBranchEncoder)
     x = torch.rand(3, 3, 64, 64)
     enc.requires_grad_(False)
-    pool, linear = enc.private[0], enc.private[1]
-    h1 = torch.relu(pool.convs[0](x))
-    h2 = torch.relu(pool.convs[1](h1))
+    stat_pool, linear = enc.private[0], enc.private[1]
+    h1 = torch.relu(stat_pool.convs[0](x))
+    h2 = torch.relu(stat_pool.convs[1](h1))
     expected = []
     for h in (h1, h2):
         means = [[float(h[i, c].mean()) for c in range(h.shape[1])] for i in range(3)]
@@ -66,8 +69,10 @@ def test_style_pool_is_the_instance_statistics_of_each_layer() -> None:
         expected.append(torch.tensor(means))
         expected.append(torch.tensor(stds))
     stats = torch.cat(expected, dim=1)
+    if pool == "logstyle":
+        stats = torch.log(stats + 1e-3)
     assert stats.shape == (3, 6 * 4)
-    torch.testing.assert_close(pool(x), stats, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(stat_pool(x), stats, rtol=1e-5, atol=1e-6)
     mean, _ = enc(x)
     torch.testing.assert_close(mean[:, COLUMNS], linear(stats), rtol=1e-5, atol=1e-6)
     # the statistics do not depend on where the content is: a shift by a multiple of the total stride (4), away from
@@ -75,12 +80,10 @@ def test_style_pool_is_the_instance_statistics_of_each_layer() -> None:
     img = torch.zeros(1, 3, 64, 64)
     img[:, :, 10:20, 10:20] = 1.0
     moved = torch.roll(img, shifts=(24, 28), dims=(2, 3))
-    torch.testing.assert_close(pool(img), pool(moved), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(stat_pool(img), stat_pool(moved), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(torch.jit.script(enc)(x)[0], mean)
 
 
 def test_unknown_pool_is_refused() -> None:
-    import pytest
-
     with pytest.raises(ValueError, match="pool"):
         PrivateBranchEncoder("conv64", {"in_channels": 1, "latent_dim": 4}, [3], pool="max")

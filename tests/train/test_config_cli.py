@@ -167,6 +167,7 @@ def test_every_shipped_config_builds_its_model(path: Path) -> None:
     assert module.spec.dim == shape["latent_dim"]
     if cfg.model.private_branch:
         assert module.encoder_name == "private_branch" and module.encoder_kwargs["in_channels"] == channels
+        assert module.encoder_kwargs["pool"] == cfg.model.private_pool
 
 
 def test_fresh_run_refuses_an_earlier_runs_checkpoints(

@@ -108,15 +108,17 @@ def test_target_file_is_paired_on_the_same_grid_and_unpaired_otherwise(tiny_dspr
 
 def test_private_branch_run_saves_an_encoder_that_reloads(tiny_dsprites: Path, tmp_path: Path) -> None:
     from disco.models.checkpoint import load_encoder
-    from disco.models.private import PrivateBranchEncoder
+    from disco.models.private import PrivateBranchEncoder, StylePool
 
     cfg = tiny_config(
         tiny_dsprites, tmp_path / "run", SUBSPACES, "--data.target.domain=noisy", "--model.private_branch=true",
+        "--model.private_pool=logstyle",
         "--objective.alignment=[{kind: factor_nce, weight: 1.0}, {kind: domain_head, weight: 1.0}]",
     )  # fmt: skip
     result = train(cfg)
     encoder = result.module.encoder
     assert isinstance(encoder, PrivateBranchEncoder) and encoder.columns.tolist() == [6]  # domain=1 is column 6
+    assert isinstance(encoder.private[0], StylePool) and encoder.private[0].log  # the config's pooling
     loaded, spec = load_encoder(result.checkpoint_dir / "last.ckpt")
     assert isinstance(loaded, PrivateBranchEncoder) and spec is not None and spec.names[-1] == "domain"
     x = torch.rand(3, 3, 64, 64)
