@@ -88,3 +88,20 @@ def test_study_rows_name_their_alignment_terms() -> None:
     )
     with pytest.raises(ConfigError, match="unknown row term 'fog'"):
         yaml("mmd+fog")
+
+
+def test_private_branch_probe_script(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """scripts/probe_private_branch.py: an unknown domain is one error line before any data is read; a run prints one
+    held-out accuracy per evaluation, on as many test rows of both domains as it holds out."""
+    spec = importlib.util.spec_from_file_location("probe_private_branch", ROOT / "scripts" / "probe_private_branch.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--dataset", "no/such/file.h5", "--target", "sepia"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: unknown domain 'sepia'; choose from "
+                                                           "plain, color, noisy, texture, shift"]  # fmt: skip
+    assert module.main(["--dataset", str(tiny), "--target", "noisy", "--pools", "logstyle", "--steps", "4",
+                        "--every", "2"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[3] for line in lines] == ["0", "2", "4"]
+    assert all(0.0 <= float(line.split()[6]) <= 1.0 for line in lines)

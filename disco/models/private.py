@@ -9,6 +9,7 @@ encoder of the image, so the shared encoder may forget the domain while the priv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -22,7 +23,7 @@ class StylePool(nn.Module):
     wherever the sprite is; global average pooling of the last layer alone mostly sees how much of the image the sprite
     covers, i.e. its scale."""
 
-    def __init__(self, convs: list[nn.Module], log: bool = False) -> None:
+    def __init__(self, convs: Sequence[nn.Module], log: bool = False) -> None:
         super().__init__()
         self.convs = nn.ModuleList(convs)
         self.log = log
