@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from disco.cli import run_guarded
 from disco.data.datasets import load_dataset
-from disco.data.domains import make_domain, to_rgb
+from disco.data.domains import DOMAINS, make_domain
 from disco.errors import ConfigError
 from disco.models.private import PrivateBranchEncoder
 
@@ -35,7 +35,7 @@ def probe(images: torch.Tensor, keys: torch.Tensor, target: str, pool: str, step
     n_train = len(images) - min(1000, len(images) // 5)
 
     def views(x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = to_rgb(x.float() / 255)
+        x = x.float() / 255  # the domains make grey images RGB themselves
         return torch.cat([plain(x, k), shifted(x, k)]), torch.arange(2).repeat_interleave(len(x))
 
     test_x, test_y = views(images[n_train:], keys[n_train:])
@@ -68,16 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> int:
-        try:
-            make_domain(args.target)  # an unknown domain fails here, before the dataset is read
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        if args.target not in DOMAINS:  # before the dataset is read
+            raise ConfigError(f"unknown domain {args.target!r}; choose from {', '.join(DOMAINS)}")
         data = load_dataset(args.dataset)
         rows = np.sort(np.random.default_rng(0).choice(len(data), min(len(data), 6000), replace=False))
         images, keys = data.images[torch.from_numpy(rows)], torch.from_numpy(rows).long()
         order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))
+        images, keys = images[order], keys[order]
         for pool in args.pools:
-            probe(images[order], keys[order], args.target, pool, args.steps, args.units, args.every)
+            probe(images, keys, args.target, pool, args.steps, args.units, args.every)
         return 0
 
     return run_guarded(run)

@@ -42,8 +42,8 @@ class StylePool(nn.Module):
 class PrivateBranchEncoder(nn.Module):
     """``base`` encoder for every column but ``columns``, which a small conv net (two stride-2 4×4 convolutions of
     ``width`` and ``2·width`` channels, ReLU, a pooling, a linear layer) computes from the image instead. ``pool``:
-    ``avg`` (global average pooling of the last layer) or ``style`` (per-channel mean and standard deviation of both
-    layers, :class:`StylePool`). The log-variance of the private columns is 0 (the private code is deterministic).
+    ``avg`` (global average pooling of the last layer), ``style`` (per-channel mean and standard deviation of both
+    layers, :class:`StylePool`) or ``logstyle`` (their logarithms). The log-variance of the private columns is 0 (the private code is deterministic).
 
     Args:
         base: factory name of the shared encoder (``conv64``, ``resnet64``).
@@ -51,7 +51,7 @@ class PrivateBranchEncoder(nn.Module):
         columns: code columns of the private subspaces.
         in_channels: image channels.
         width: channels of the branch's first convolution.
-        pool: ``avg`` or ``style``.
+        pool: ``avg``, ``style`` or ``logstyle``.
     """
 
     def __init__(
@@ -86,7 +86,7 @@ class PrivateBranchEncoder(nn.Module):
         elif pool in ("style", "logstyle"):
             self.private = nn.Sequential(StylePool(convs, log=pool == "logstyle"), nn.Linear(6 * width, len(columns)))
         else:
-            raise ValueError(f"unknown private branch pool {pool!r}; use avg or style")
+            raise ValueError(f"unknown private branch pool {pool!r}; use avg, style or logstyle")
         self.register_buffer("columns", torch.tensor(columns, dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

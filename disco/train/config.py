@@ -159,8 +159,8 @@ class AlignmentTermConfig:
     momentum encoder), ``margin`` (contrastive with margin), ``triplet`` (with a miner), ``center`` (center loss and
     its classification head per factor; needs ``data.supervision: labels``), ``factor_nce`` (disco's per-subspace
     contrastive loss on the cross-domain pairs, which share every factor; class positives under labels).
-    ``domain_head``: a domain classifier on the PRIVATE subspaces (it keeps the domain there). ``prior``: MMD (or CORAL, ``kwargs.loss``) of all codes against
-    samples of N(0, I) (InfoVAE, Zhao et al. 2019; needs no target).
+    ``domain_head``: a domain classifier on the PRIVATE subspaces (it keeps the domain there). ``prior``: MMD (or
+    CORAL, ``kwargs.loss``) of all codes against samples of N(0, I) (InfoVAE, Zhao et al. 2019; needs no target).
 
     ``subspaces``: the names the term acts on (their columns concatenated); ``null`` = every subspace except the
     private ones (names starting with ``domain``), or the private ones for ``domain_head``. ``kwargs`` go to the loss.
@@ -251,8 +251,9 @@ class ModelConfig:
     GPUs and other accelerators; ``null`` or 0: always one pass.
     ``private_branch``: the private subspaces (names starting with ``domain``) are computed by a small encoder of
     their own (:class:`disco.models.private.PrivateBranchEncoder`, Domain Separation Networks), not by the shared one.
-    ``private_pool``: how that branch pools its feature maps: ``avg`` (global average of the last layer) or ``style``
-    (per-channel mean and standard deviation of every layer, the instance statistics that domain shifts move).
+    ``private_pool``: how that branch pools its feature maps: ``avg`` (global average of the last layer), ``style``
+    (per-channel mean and standard deviation of every layer, the instance statistics that domain shifts move) or
+    ``logstyle`` (their logarithms, which turn a colour cast into a shift a linear layer reads at any sprite size).
     """
 
     encoder: str = "conv64"
