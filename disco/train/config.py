@@ -65,6 +65,15 @@ class LocalisationConfig:
 
 
 @dataclass
+class InvarianceConfig:
+    """Per-subspace invariance: squared distance of a pair's views in the subspaces of the factors they share
+    (VICReg's invariance term per subspace, :mod:`disco.losses.invariance`); pair it with ``variance``."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+
+@dataclass
 class EquivarianceConfig:
     """Equivariance of each augmented factor's subspace to the augmentation's parameter (``data.supervision:
     augment`` only; :mod:`disco.losses.equivariance`). ``factors``: which tagged factors (default: every one with a
@@ -179,6 +188,7 @@ class ObjectiveConfig:
 
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     localisation: LocalisationConfig = field(default_factory=LocalisationConfig)
+    invariance: InvarianceConfig = field(default_factory=InvarianceConfig)
     equivariance: EquivarianceConfig = field(default_factory=EquivarianceConfig)
     variance: VarianceConfig = field(default_factory=VarianceConfig)
     independence: IndependenceConfig = field(default_factory=IndependenceConfig)

@@ -29,6 +29,7 @@ TermBuilder = Callable[[Any, TermContext], nn.Module]
 TERMS: dict[str, TermBuilder] = {
     "contrastive": terms.build_contrastive,
     "localisation": terms.build_localisation,
+    "invariance": terms.build_invariance,
     "equivariance": terms.build_equivariance,
     "variance": terms.build_variance,
     "independence": terms.build_independence,

@@ -25,6 +25,7 @@ from disco.train.config import (
     ContrastiveConfig,
     EquivarianceConfig,
     IndependenceConfig,
+    InvarianceConfig,
     LocalisationConfig,
     SupervisedConfig,
     VAEConfig,
@@ -80,6 +81,24 @@ def build_localisation(cfg: LocalisationConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.localisation import ChangeLocalisation
 
     return LocalisationTerm(ChangeLocalisation(ctx.spec, ctx.factor_names))
+
+
+class InvarianceTerm(nn.Module):
+    """Pair distance in the shared factors' subspaces (:class:`disco.losses.invariance.SubspaceInvariance`)."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        out: LossOutput = self.loss(inputs.z_a, inputs.z_b, inputs.batch.shared)
+        return out
+
+
+def build_invariance(cfg: InvarianceConfig, ctx: TermContext) -> nn.Module:
+    from disco.losses.invariance import SubspaceInvariance
+
+    return InvarianceTerm(SubspaceInvariance(ctx.spec, ctx.factor_names))
 
 
 class EquivarianceTerm(nn.Module):

@@ -20,6 +20,7 @@ import torch.multiprocessing as mp
 from disco.data.pairs import PairBatch
 from disco.losses.distributed import gather_views, is_distributed
 from disco.losses.independence import SubspaceIndependence
+from disco.losses.invariance import SubspaceInvariance
 from disco.losses.localisation import ChangeLocalisation
 from disco.losses.vae import VAELoss
 from disco.models.subspaces import SubspaceSpec
@@ -69,6 +70,13 @@ def localisation(gather: bool) -> Case:
     return run
 
 
+def invariance(gather: bool) -> Case:
+    def run(za: torch.Tensor, zb: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+        return SubspaceInvariance(SPEC, FACTORS, gather_distributed=gather)(za, zb, shared).loss
+
+    return run
+
+
 def tcvae(gather: bool) -> Case:
     def run(za: torch.Tensor, zb: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
         z = torch.cat([za, zb])
@@ -101,6 +109,7 @@ def cases(gather: bool) -> dict[str, Case]:
         "tc_auxiliary": independence("tc", gather, aux=True),
         "club_auxiliary": independence("club", gather, aux=True),
         "localisation": localisation(gather),
+        "invariance": invariance(gather),
         "tcvae": tcvae(gather),
     }
     if gather:

@@ -10,6 +10,7 @@ import torch
 from disco.data.pairs import PairBatch
 from disco.losses.contrastive import SubspaceContrastive
 from disco.losses.independence import SubspaceIndependence
+from disco.losses.invariance import SubspaceInvariance
 from disco.losses.localisation import ChangeLocalisation
 from disco.losses.vae import VAELoss
 from disco.models.subspaces import SubspaceSpec
@@ -41,6 +42,7 @@ def _config() -> ObjectiveConfig:
     cfg.contrastive.weight = 1.5
     cfg.contrastive.temperature = 0.2
     cfg.localisation.weight = 0.3
+    cfg.invariance.weight = 2.5
     cfg.independence.weight = 0.7
     cfg.vae.weight = 0.01
     cfg.vae.beta = 4.0
@@ -62,14 +64,15 @@ def test_weighted_sum_matches_hand_computation(step: int) -> None:
     za, zb = inputs.z[:8], inputs.z[8:]
     contrastive = SubspaceContrastive(SPEC, NAMES, temperature=0.2)(za, zb, b.shared, b.classes_a, b.classes_b).loss
     localisation = ChangeLocalisation(SPEC, NAMES)(za, zb, b.shared).loss
+    invariance = SubspaceInvariance(SPEC, NAMES)(za, zb, b.shared).loss
     independence = SubspaceIndependence(SPEC, "dcor")(inputs.z).loss
     vae = VAELoss(beta=4.0, dataset_size=1000)(inputs.x, decoder(inputs.z), inputs.mean, inputs.logvar, inputs.z).loss
     warm = min(step / 100, 1.0)
-    expected = 1.5 * contrastive + 0.3 * localisation + 0.7 * independence + 0.01 * warm * vae
+    expected = 1.5 * contrastive + 0.3 * localisation + 2.5 * invariance + 0.7 * independence + 0.01 * warm * vae
     torch.testing.assert_close(out.total, expected)
     assert out.weights["vae"] == pytest.approx(0.01 * warm)
     logged = out.log_values()
-    for name in ("contrastive", "localisation", "independence", "vae"):
+    for name in ("contrastive", "localisation", "invariance", "independence", "vae"):
         assert f"{name}/raw" in logged and f"{name}/weighted" in logged
     torch.testing.assert_close(logged["vae/weighted"], (0.01 * warm * vae).detach())
 
