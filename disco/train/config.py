@@ -27,9 +27,10 @@ def default_augment() -> dict[str, Any]:
 class ScheduleConfig:
     """How a term's weight evolves with the step (see :mod:`disco.train.schedules`).
 
-    ``constant``: always the weight. ``linear``: from ``start``·weight to weight over ``warmup_steps`` (after
-    ``delay_steps`` at ``start``). ``cyclic``: the cyclical annealing of Fu et al. 2019 (NAACL): ``cycles`` ramps
-    from ``start`` to 1 over ``ratio`` of each cycle of ``period`` steps, then flat at 1.
+    ``constant``: always the weight. ``linear``: from ``start``·weight to ``end``·weight over ``warmup_steps`` (after
+    ``delay_steps`` at ``start``; ``end`` defaults to 1, and ``start`` > ``end`` decays the term). ``cyclic``: the
+    cyclical annealing of Fu et al. 2019 (NAACL): ``cycles`` ramps from ``start`` to 1 over ``ratio`` of each cycle of
+    ``period`` steps, then flat at 1.
     """
 
     kind: Literal["constant", "linear", "cyclic"] = "constant"
@@ -38,6 +39,7 @@ class ScheduleConfig:
     delay_steps: int = 0
     period: int = 10000
     ratio: float = 0.5
+    end: float = 1.0
 
 
 @dataclass

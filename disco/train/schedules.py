@@ -2,7 +2,8 @@
 
 The cyclical schedule is the one of Fu et al. 2019, "Cyclical Annealing Schedule: A Simple Approach to Mitigating KL
 Vanishing" (NAACL): each cycle of ``period`` steps ramps linearly from ``start`` to 1 over the first ``ratio`` of the
-cycle, then stays at 1. The linear warm-up is the KL annealing of Bowman et al. 2016.
+cycle, then stays at 1. The linear warm-up is the KL annealing of Bowman et al. 2016; with ``start`` above ``end`` the
+same ramp is a decay (e.g. a variance floor that holds subspaces open early and then lets the unused ones close).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from disco.train.config import ScheduleConfig
 
 @dataclass(frozen=True)
 class Schedule:
-    """A multiplier in ``[min(start, 1), 1]`` for a term's weight as a function of the optimisation step."""
+    """A multiplier for a term's weight as a function of the optimisation step: ``start`` to ``end`` (linear) or
+    ``start`` to 1 (cyclic)."""
 
     kind: str = "constant"
     start: float = 0.0
@@ -23,6 +25,7 @@ class Schedule:
     delay_steps: int = 0
     period: int = 10000
     ratio: float = 0.5
+    end: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("constant", "linear", "cyclic"):
@@ -34,7 +37,7 @@ class Schedule:
 
     @classmethod
     def from_config(cls, cfg: ScheduleConfig) -> Schedule:
-        return cls(cfg.kind, cfg.start, cfg.warmup_steps, cfg.delay_steps, cfg.period, cfg.ratio)
+        return cls(cfg.kind, cfg.start, cfg.warmup_steps, cfg.delay_steps, cfg.period, cfg.ratio, cfg.end)
 
     def __call__(self, step: int) -> float:
         """The multiplier at optimisation step ``step`` (0-based)."""
@@ -45,8 +48,8 @@ class Schedule:
             if s < 0:
                 return self.start
             if self.warmup_steps == 0 or s >= self.warmup_steps:
-                return 1.0
-            return self.start + (1.0 - self.start) * s / self.warmup_steps
+                return self.end
+            return self.start + (self.end - self.start) * s / self.warmup_steps
         ramp = self.ratio * self.period
         pos = step % self.period
         if pos >= ramp:

@@ -189,3 +189,20 @@ def test_fresh_run_refuses_an_earlier_runs_checkpoints(
     assert {p.name: p.read_bytes() for p in (tmp_path / "checkpoints").iterdir()} == before
     train(tiny_config(tiny_dsprites, tmp_path, "--overwrite=true", "--seed=1"))
     assert last.read_bytes() != before["last.ckpt"]
+
+
+def test_pairs_config_decays_its_variance_floor() -> None:
+    """configs/dsprites_pairs.yaml: invariance instead of InfoNCE, and a floor at full weight for 100 steps that decays
+    to 0.001 by step 250 (the recipe of README "What the learner saw", third round)."""
+    from disco.models.subspaces import SubspaceSpec
+    from disco.train.objective import Objective
+    from disco.train.step import TermContext
+
+    cfg = parse_config(["--config", str(REPO / "configs/dsprites_pairs.yaml")])
+    names = ("color", "shape", "scale", "orientation", "pos_x", "pos_y")
+    objective = Objective(cfg.objective, TermContext(SubspaceSpec.parse(cfg.model.subspaces), names, 1000, False))
+    assert set(objective.names) == {"invariance", "localisation", "variance"}
+    assert [objective.weight("variance", t) for t in (0, 100)] == [1.0, 1.0]
+    assert objective.weight("variance", 175) == pytest.approx(1.0 - 0.999 * 75 / 150)
+    assert objective.weight("variance", 250) == objective.weight("variance", 600) == pytest.approx(0.001)
+    assert objective.weight("invariance", 600) == 10.0

@@ -48,3 +48,14 @@ def test_from_config_and_validation() -> None:
         Schedule("cyclic", period=0)
     with pytest.raises(ConfigError):
         Schedule("exponential")
+
+
+def test_linear_decay_to_end() -> None:
+    # start above end: the same ramp decays, e.g. a variance floor at full weight for 150 steps, then down to 0.001
+    s = Schedule.from_config(ScheduleConfig(kind="linear", start=1.0, end=0.001, delay_steps=150, warmup_steps=250))
+    assert s(0) == 1.0 and s(150) == 1.0
+    assert s(275) == pytest.approx(1.0 + (0.001 - 1.0) * 125 / 250)
+    assert s(400) == pytest.approx(0.001) and s(10**5) == pytest.approx(0.001)
+    # the former way to write a decay (start as a multiple of a small weight) gives the same multiplier ratio
+    old = Schedule("linear", start=1000.0, delay_steps=150, warmup_steps=250)
+    assert [old(t) * 0.001 for t in (0, 275, 400)] == pytest.approx([s(t) for t in (0, 275, 400)])
