@@ -25,6 +25,7 @@ from torch import nn
 from disco.errors import ConfigError
 from disco.losses.base import LossOutput
 from disco.losses.distributed import all_reduce_sum, is_distributed
+from disco.losses.localisation import change_energies, check_pair_codes
 from disco.models.subspaces import SubspaceSpec
 
 
@@ -47,19 +48,9 @@ class SubspaceInvariance(nn.Module):
         self.gather_distributed = gather_distributed
 
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, shared: torch.Tensor) -> LossOutput:
-        if z_a.shape != z_b.shape or z_a.ndim != 2 or z_a.shape[1] != self.spec.dim:
-            raise ConfigError(
-                f"codes of shape {tuple(z_a.shape)} and {tuple(z_b.shape)} do not match the subspace spec of width "
-                f"{self.spec.dim}; give both views as (batch, {self.spec.dim})"
-            )
-        if shared.shape != (z_a.shape[0], len(self.factor_names)):
-            raise ConfigError(
-                f"shared has shape {tuple(shared.shape)}, expected ({z_a.shape[0]}, {len(self.factor_names)})"
-            )
+        check_pair_codes(z_a, z_b, shared, self.spec.dim, len(self.factor_names))
         keep = shared.bool()[:, self.columns].to(z_a.dtype)  # (B, S): pair shares the subspace's factor
-        diff = (z_a - z_b).pow(2)
-        dist = torch.stack([diff[:, s.slice].sum(dim=1) / s.width for s in self.spec.tied], dim=1)
-        sums, counts = (dist * keep).sum(dim=0), keep.sum(dim=0)
+        sums, counts = (change_energies(z_a, z_b, self.spec.tied) * keep).sum(dim=0), keep.sum(dim=0)
         world, global_sums = 1, sums.detach()
         if self.gather_distributed and is_distributed():
             world = torch.distributed.get_world_size()

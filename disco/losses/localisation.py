@@ -33,6 +33,17 @@ def change_energies(z_a: torch.Tensor, z_b: torch.Tensor, subspaces: Sequence[Su
     return torch.stack([diff[:, s.slice].sum(dim=1) / s.width for s in subspaces], dim=1)
 
 
+def check_pair_codes(z_a: torch.Tensor, z_b: torch.Tensor, shared: torch.Tensor, dim: int, n_factors: int) -> None:
+    """Refuse views that are not both ``(B, dim)`` and a ``shared`` mask that is not ``(B, n_factors)``."""
+    if z_a.shape != z_b.shape or z_a.ndim != 2 or z_a.shape[1] != dim:
+        raise ConfigError(
+            f"codes of shape {tuple(z_a.shape)} and {tuple(z_b.shape)} do not match the subspace spec of width "
+            f"{dim}; give both views as (batch, {dim})"
+        )
+    if shared.shape != (z_a.shape[0], n_factors):
+        raise ConfigError(f"shared has shape {tuple(shared.shape)}, expected ({z_a.shape[0]}, {n_factors})")
+
+
 def localisation_sum(
     energies: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,15 +103,7 @@ class ChangeLocalisation(nn.Module):
         self.register_buffer("_tied_pos", torch.tensor(tied_pos, dtype=torch.long), persistent=False)
 
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor, shared: torch.Tensor) -> LossOutput:
-        if z_a.shape != z_b.shape or z_a.ndim != 2 or z_a.shape[1] != self.spec.dim:
-            raise ConfigError(
-                f"codes of shape {tuple(z_a.shape)} and {tuple(z_b.shape)} do not match the subspace spec of width "
-                f"{self.spec.dim}; give both views as (batch, {self.spec.dim})"
-            )
-        if shared.shape != (z_a.shape[0], len(self.factor_names)):
-            raise ConfigError(
-                f"shared has shape {tuple(shared.shape)}, expected ({z_a.shape[0]}, {len(self.factor_names)})"
-            )
+        check_pair_codes(z_a, z_b, shared, self.spec.dim, len(self.factor_names))
         changed = ~shared.bool()[:, self.columns]
         valid = changed.sum(dim=1) == 1
         target = torch.where(

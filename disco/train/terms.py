@@ -65,8 +65,10 @@ def build_contrastive(cfg: ContrastiveConfig, ctx: TermContext) -> nn.Module:
     )
 
 
-class LocalisationTerm(nn.Module):
-    """Which subspace changed between the views (:class:`disco.losses.localisation.ChangeLocalisation`)."""
+class SharedPairTerm(nn.Module):
+    """A loss read on the two views and which factors they share: change localisation
+    (:class:`disco.losses.localisation.ChangeLocalisation`) and invariance
+    (:class:`disco.losses.invariance.SubspaceInvariance`)."""
 
     def __init__(self, loss: nn.Module) -> None:
         super().__init__()
@@ -80,25 +82,13 @@ class LocalisationTerm(nn.Module):
 def build_localisation(cfg: LocalisationConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.localisation import ChangeLocalisation
 
-    return LocalisationTerm(ChangeLocalisation(ctx.spec, ctx.factor_names))
-
-
-class InvarianceTerm(nn.Module):
-    """Pair distance in the shared factors' subspaces (:class:`disco.losses.invariance.SubspaceInvariance`)."""
-
-    def __init__(self, loss: nn.Module) -> None:
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, inputs: StepInputs) -> LossOutput:
-        out: LossOutput = self.loss(inputs.z_a, inputs.z_b, inputs.batch.shared)
-        return out
+    return SharedPairTerm(ChangeLocalisation(ctx.spec, ctx.factor_names))
 
 
 def build_invariance(cfg: InvarianceConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.invariance import SubspaceInvariance
 
-    return InvarianceTerm(SubspaceInvariance(ctx.spec, ctx.factor_names))
+    return SharedPairTerm(SubspaceInvariance(ctx.spec, ctx.factor_names))
 
 
 class EquivarianceTerm(nn.Module):
