@@ -6,6 +6,12 @@ compromises"). This term reads the pair as a classification problem: the per-sub
 ``||z_a,s - z_b,s||^2 / width_s`` divided by a temperature gives logits over subspaces, and the cross-entropy with the
 subspace of the changed factor pushes the change into that subspace and out of all others.
 
+With ``energy="log"`` the logits are ``log(energy + eps) / temperature``: at temperature 1 the softmax is the changed
+subspace's *share* of the pair's change energy, so the loss no longer depends on the code's scale. The squared energy
+has a vanishing gradient at a collapsed subspace (``d||Δz||^2 = 2Δz``), so it cannot open the subspace of a factor the
+encoder has not found yet; the log-share's gradient grows as the changed subspace's energy shrinks (``2Δz / (||Δz||^2 +
+eps)``), which asks the encoder for the missing feature where the squared form goes silent.
+
 The loss is a mean over the valid pairs (those that changed exactly one tied factor), so under DDP it needs no codes
 from other ranks, only the number of valid pairs of the whole world: each rank sums its own pairs' cross-entropies and
 divides by the global count over the world size (the convention of :mod:`disco.losses.distributed`). The rank losses
@@ -16,6 +22,7 @@ of three numbers per step, none with one process. The diagnostics are those of t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +83,8 @@ class ChangeLocalisation(nn.Module):
         temperature: scale of the change energies in the softmax.
         include_free: let free (untied) subspaces compete too, so a change hidden in free dimensions is penalised.
         gather_distributed: under DDP normalise by the valid pairs of all ranks (the loss of the global batch).
+        energy: logits from the ``squared`` change energies or from their ``log`` (the changed subspace's share).
+        eps: added to the energies before the log (``energy="log"`` only).
     """
 
     _tied_pos: torch.Tensor
@@ -87,8 +96,14 @@ class ChangeLocalisation(nn.Module):
         temperature: float = 1.0,
         include_free: bool = True,
         gather_distributed: bool = True,
+        energy: Literal["squared", "log"] = "squared",
+        eps: float = 1e-3,
     ) -> None:
         super().__init__()
+        if energy not in ("squared", "log"):
+            raise ConfigError(f"localisation energy {energy!r} is not one of squared, log")
+        if eps <= 0:
+            raise ConfigError(f"localisation eps {eps} must be > 0; 1e-3 is a good start")
         if temperature <= 0:
             raise ConfigError(f"localisation temperature {temperature} must be > 0; 1.0 is a good start")
         if not spec.tied:
@@ -98,6 +113,8 @@ class ChangeLocalisation(nn.Module):
         self.columns = spec.factor_columns(self.factor_names)
         self.temperature = float(temperature)
         self.gather_distributed = gather_distributed
+        self.energy = energy
+        self.eps = float(eps)
         self.classes = [s for s in spec if include_free or s.factor is not None]
         tied_pos = [self.classes.index(s) for s in spec.tied]
         self.register_buffer("_tied_pos", torch.tensor(tied_pos, dtype=torch.long), persistent=False)
@@ -110,6 +127,8 @@ class ChangeLocalisation(nn.Module):
             valid, self._tied_pos[changed.to(torch.long).argmax(dim=1)], torch.full_like(valid, -1, dtype=torch.long)
         )
         energies = change_energies(z_a, z_b, self.classes)
+        if self.energy == "log":
+            energies = torch.log(energies + self.eps)
         if self.gather_distributed and is_distributed():
             total, correct = localisation_sum(energies, target, valid, self.temperature)
             counts = torch.stack([total.detach(), valid.sum().to(total.dtype), correct.sum().to(total.dtype)])

@@ -60,10 +60,17 @@ class ContrastiveConfig:
 
 @dataclass
 class LocalisationConfig:
-    """Change localisation: a pair's code should change only in the subspaces of the factors that changed."""
+    """Change localisation: a pair's code should change only in the subspaces of the factors that changed
+    (:mod:`disco.losses.localisation`). ``energy: log`` scores the changed subspace's share of the change energy
+    (scale-free, with a gradient that does not vanish at a collapsed subspace); ``include_free``: free subspaces
+    compete too."""
 
     weight: float = 0.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    temperature: float = 1.0
+    include_free: bool = True
+    energy: Literal["squared", "log"] = "squared"
+    eps: float = 1e-3
 
 
 @dataclass
@@ -284,9 +291,14 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam for the model; ``aux_lr``/``aux_betas``/``aux_steps`` for auxiliary nets (CLUB, TC discriminator)."""
+    """Adam for the model; ``aux_lr``/``aux_betas``/``aux_steps`` for auxiliary nets (CLUB, TC discriminator).
+    ``lr_schedule``: the model's rate after ``warmup_steps`` of linear warmup, ``constant`` or ``cosine`` down to
+    ``min_lr_ratio * lr`` at ``trainer.max_steps`` (:mod:`disco.train.lr_schedule`)."""
 
     lr: float = 1e-4
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
     grad_clip: float | None = None

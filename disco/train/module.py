@@ -26,6 +26,7 @@ from disco.models.microbatch import microbatched, resolve_chunk
 from disco.models.subspaces import SubspaceSpec
 from disco.train.config import TrainConfig, to_plain
 from disco.train.guard import FiniteGuard
+from disco.train.lr_schedule import learning_rate
 from disco.train.objective import Objective, ObjectiveOutput, needs_decoder
 from disco.train.step import CrossInputs, StepInputs, TermContext
 
@@ -107,6 +108,8 @@ class DiscoModule(pl.LightningModule):
             augment=dict(cfg.data.augment) if cfg.data.supervision == "augment" else None,
         )
         self.objective = Objective(cfg.objective, ctx)
+        o = cfg.optim
+        learning_rate(0, o.lr, o.lr_schedule, int(cfg.trainer.max_steps), o.warmup_steps, o.min_lr_ratio)  # checks
         alignment = self.objective.terms["alignment"] if "alignment" in self.objective.terms else None
         #: whether a term reads the target (else the cross-domain pairs of a batch are not encoded)
         self.uses_target = alignment is not None and bool(getattr(alignment, "needs", set()) - {"none"})
@@ -178,12 +181,17 @@ class DiscoModule(pl.LightningModule):
         main = opts[0]
         main.zero_grad()
         self.manual_backward(out.total)
+        o = self.cfg.optim
+        lr = learning_rate(step, o.lr, o.lr_schedule, int(self.cfg.trainer.max_steps), o.warmup_steps, o.min_lr_ratio)
+        for group in main.optimizer.param_groups:
+            group["lr"] = lr
         if self.cfg.optim.grad_clip is not None:
             self.clip_gradients(
                 main.optimizer, gradient_clip_val=self.cfg.optim.grad_clip, gradient_clip_algorithm="norm"
             )
         main.step()
         values: dict[str, Any] = out.log_values()
+        values["lr"] = lr
         if len(opts) > 1:
             values["aux/loss"] = self._auxiliary_update(opts[1].optimizer, inputs.z)
         self.guard.update([out.total.detach(), *(t.loss.detach() for t in out.terms.values())], step)

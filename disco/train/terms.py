@@ -82,7 +82,16 @@ class SharedPairTerm(nn.Module):
 def build_localisation(cfg: LocalisationConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.localisation import ChangeLocalisation
 
-    return SharedPairTerm(ChangeLocalisation(ctx.spec, ctx.factor_names))
+    return SharedPairTerm(
+        ChangeLocalisation(
+            ctx.spec,
+            ctx.factor_names,
+            temperature=cfg.temperature,
+            include_free=cfg.include_free,
+            energy=cfg.energy,
+            eps=cfg.eps,
+        )
+    )
 
 
 def build_invariance(cfg: InvarianceConfig, ctx: TermContext) -> nn.Module:

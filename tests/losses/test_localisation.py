@@ -20,7 +20,7 @@ def spec() -> SubspaceSpec:
     return SubspaceSpec.parse("shape=3,scale=1,orient=2,free=2")
 
 
-def loop_reference(za, zb, shared, temperature, include_free=True):
+def loop_reference(za, zb, shared, temperature, include_free=True, energy="squared", eps=1e-3):
     s = spec()
     subs = [x for x in s if include_free or x.factor is not None]
     cols = {x.name: FACTORS.index(x.factor) for x in s.tied}
@@ -31,7 +31,7 @@ def loop_reference(za, zb, shared, temperature, include_free=True):
             continue
         e = [float(((za[b, x.slice] - zb[b, x.slice]) ** 2).sum()) / x.width for x in subs]
         t = [x.name for x in subs].index(changed[0])
-        logits = np.array(e) / temperature
+        logits = (np.array(e) if energy == "squared" else np.log(np.array(e) + eps)) / temperature
         losses.append(-(logits[t] - logsumexp(logits)))
         hits.append(int(np.argmax(e)) == t)
     return (float(np.mean(losses)) if losses else 0.0), (float(np.mean(hits)) if hits else 0.0), len(losses)
@@ -39,7 +39,8 @@ def loop_reference(za, zb, shared, temperature, include_free=True):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("include_free", [True, False])
-def test_matches_loop_reference(dtype, include_free):
+@pytest.mark.parametrize("energy", ["squared", "log"])
+def test_matches_loop_reference(dtype, include_free, energy):
     g = torch.Generator().manual_seed(0)
     za, zb = torch.randn(12, 8, generator=g, dtype=dtype), torch.randn(12, 8, generator=g, dtype=dtype)
     shared = torch.ones(12, 4, dtype=torch.bool)
@@ -47,8 +48,9 @@ def test_matches_loop_reference(dtype, include_free):
         shared[b, b % 3] = False  # exactly one of the tied factors changes
     shared[0, 1] = False  # two changes: ignored
     shared[1, 3] = False  # an untied factor also changes: still exactly one tied change
-    out = ChangeLocalisation(spec(), FACTORS, temperature=0.7, include_free=include_free)(za, zb, shared)
-    ref, acc, count = loop_reference(za.double(), zb.double(), shared, 0.7, include_free)
+    loss_fn = ChangeLocalisation(spec(), FACTORS, temperature=0.7, include_free=include_free, energy=energy, eps=0.01)
+    out = loss_fn(za, zb, shared)
+    ref, acc, count = loop_reference(za.double(), zb.double(), shared, 0.7, include_free, energy, eps=0.01)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     assert out.loss.item() == pytest.approx(ref, rel=tol)
     assert out.diagnostics["acc"].item() == pytest.approx(acc)
@@ -92,8 +94,34 @@ def test_energies_and_gradcheck():
     assert torch.autograd.gradcheck(lambda a: loss_fn(a, zb, shared).loss, (za,))
 
 
+def test_log_energy_is_the_share_of_change_and_opens_a_collapsed_subspace():
+    """At temperature 1 the log form's loss is -log of the changed subspace's share of the change energy (hand
+    values), is unchanged when the code is scaled, and still pulls on a changed subspace that barely moves, where the
+    squared form's gradient vanishes."""
+    s = SubspaceSpec.parse("shape=1,scale=1")
+    za = torch.zeros(1, 2)
+    zb = torch.tensor([[1.0, 2.0]])  # energies 1 (shape) and 4 (scale); shape changed
+    shared = torch.tensor([[False, True, True, True]])
+    log_fn = ChangeLocalisation(s, FACTORS, energy="log", eps=1e-12)
+    assert log_fn(za, zb, shared).loss.item() == pytest.approx(-math.log(1 / 5), rel=1e-6)
+    assert log_fn(za, 10 * zb, shared).loss.item() == pytest.approx(-math.log(1 / 5), rel=1e-6)
+    collapsed = torch.tensor([[1e-3, 2.0]], requires_grad=True)  # the shape subspace moved by 1e-3 only
+    grads = {}
+    for energy in ("squared", "log"):
+        collapsed.grad = None
+        ChangeLocalisation(s, FACTORS, energy=energy, eps=1e-6)(za, collapsed, shared).loss.backward()
+        grads[energy] = -collapsed.grad[0, 0].item()  # descent direction on the shape unit: positive = open it
+    # squared: d/dz(-z^2 + logsumexp) = -2z(1 - p) ~ -2e-3; log: -2z/(z^2 + eps) (1 - p) ~ -1.0e3
+    assert 0 < grads["squared"] < 3e-3
+    assert grads["log"] > 500
+
+
 def test_bad_inputs():
     with pytest.raises(ConfigError):
         ChangeLocalisation(spec(), FACTORS, temperature=-1)
+    with pytest.raises(ConfigError):
+        ChangeLocalisation(spec(), FACTORS, energy="cubic")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        ChangeLocalisation(spec(), FACTORS, energy="log", eps=0.0)
     with pytest.raises(ConfigError):
         ChangeLocalisation(spec(), FACTORS)(torch.randn(2, 8), torch.randn(2, 8), torch.ones(2, 3, dtype=torch.bool))
