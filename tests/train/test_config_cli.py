@@ -206,3 +206,4 @@ def test_pairs_config_decays_its_variance_floor() -> None:
     assert objective.weight("variance", 175) == pytest.approx(1.0 - 0.999 * 75 / 150)
     assert objective.weight("variance", 250) == objective.weight("variance", 600) == pytest.approx(0.001)
     assert objective.weight("invariance", 600) == 10.0
+    assert (cfg.optim.lr, cfg.optim.lr_schedule, cfg.optim.warmup_steps) == (5e-4, "cosine", 0)
