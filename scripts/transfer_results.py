@@ -43,6 +43,10 @@ TERMS: dict[str, str] = {
     # hold the code at its initial scale and, on texture, keep it collapsed for the whole run
     "triplet_w": "{kind: triplet, weight: 3.0, schedule: {kind: linear, delay_steps: 100, warmup_steps: 100}}",
     "margin_w": "{kind: margin, weight: 1.0, schedule: {kind: linear, delay_steps: 100, warmup_steps: 100}}",
+    # triplet_w with margin 1.0 instead of 0.2: batch-hard triplets stop pulling a pair's renders together once they
+    # are 0.2 closer than the hardest negative, which leaves the target codes jittered around the source codes
+    "tripm1": "{kind: triplet, weight: 3.0, kwargs: {margin: 1.0}, schedule: {kind: linear, delay_steps: 100, "
+    "warmup_steps: 100}}",
 }
 DOMAIN_HEAD = "{kind: domain_head, weight: %s}"
 DOMAIN_HEAD_PURE = "{kind: domain_head, weight: %s, kwargs: {purity: %s}}"
