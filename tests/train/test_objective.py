@@ -77,6 +77,27 @@ def test_weighted_sum_matches_hand_computation(step: int) -> None:
     torch.testing.assert_close(logged["vae/weighted"], (0.01 * warm * vae).detach())
 
 
+def test_localisation_options_reach_the_loss() -> None:
+    """``objective.localisation`` energy / temperature / include_free / eps: the term's value is the module's with the
+    same options, and differs from the default squared form."""
+    cfg = ObjectiveConfig()
+    cfg.contrastive.weight = 0.0
+    cfg.localisation.weight = 1.0
+    cfg.localisation.energy = "log"
+    cfg.localisation.temperature = 0.5
+    cfg.localisation.include_free = False
+    cfg.localisation.eps = 0.01
+    inputs, _ = _inputs(0)
+    b = dataclasses.replace(inputs.batch, shared=~inputs.batch.shared)  # every pair changes exactly one factor
+    inputs = dataclasses.replace(inputs, batch=b)
+    za, zb = inputs.z[:8], inputs.z[8:]
+    got = Objective(cfg, TermContext(SPEC, NAMES, 1000, has_decoder=False))(inputs).total
+    assert got.item() > 0
+    module = ChangeLocalisation(SPEC, NAMES, temperature=0.5, include_free=False, energy="log", eps=0.01)
+    torch.testing.assert_close(got, module(za, zb, b.shared).loss)
+    assert not torch.allclose(got, ChangeLocalisation(SPEC, NAMES)(za, zb, b.shared).loss)
+
+
 def test_zero_weight_terms_are_not_built() -> None:
     cfg = ObjectiveConfig()
     objective = Objective(cfg, TermContext(SPEC, NAMES, 1000, has_decoder=False))
