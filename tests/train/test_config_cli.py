@@ -207,3 +207,30 @@ def test_pairs_config_decays_its_variance_floor() -> None:
     assert objective.weight("variance", 250) == objective.weight("variance", 600) == pytest.approx(0.001)
     assert objective.weight("invariance", 600) == 10.0
     assert (cfg.optim.lr, cfg.optim.lr_schedule, cfg.optim.warmup_steps) == (5e-4, "cosine", 0)
+
+
+def test_labels_default_floor_and_the_configs_measured_before_it() -> None:
+    """configs/dsprites.yaml: one unit per scalar factor, no free units, and the decaying floor (fourth round of README
+    "What the learner saw"); the configs measured on the former base keep that code and run without the floor."""
+    from disco.models.subspaces import SubspaceSpec
+    from disco.train.objective import Objective
+    from disco.train.step import TermContext
+
+    cfg = parse_config(["--config", str(REPO / "configs/dsprites.yaml")])
+    assert cfg.model.subspaces == "shape=1,scale=1,orientation=2,pos_x=1,pos_y=1"
+    names = ("color", "shape", "scale", "orientation", "pos_x", "pos_y")
+    objective = Objective(cfg.objective, TermContext(SubspaceSpec.parse(cfg.model.subspaces), names, 1000, False))
+    assert set(objective.names) == {"contrastive", "variance"}
+    assert objective.weight("variance", 100) == 1.0 and objective.weight("variance", 250) == pytest.approx(0.001)
+    former = "shape=2,scale=1,orientation=2,pos_x=1,pos_y=1,free=2"
+    for name in ("dsprites_pairs", "baselines/supervised", "ablations/former_default"):
+        assert parse_config(["--config", str(REPO / f"configs/{name}.yaml")]).model.subspaces == former, name
+    for name in (
+        "betavae",
+        "dsprites_augment",
+        "transfer_dsprites",
+        "shapes3d",
+        "shapes3d_pairs",
+        "baselines/supervised",
+    ):
+        assert parse_config(["--config", str(REPO / f"configs/{name}.yaml")]).objective.variance.weight == 0.0, name
