@@ -234,3 +234,11 @@ def test_labels_default_floor_and_the_configs_measured_before_it() -> None:
         "baselines/supervised",
     ):
         assert parse_config(["--config", str(REPO / f"configs/{name}.yaml")]).objective.variance.weight == 0.0, name
+
+
+def test_shapes3d_default_has_no_free_units_and_pairs_keeps_its_code() -> None:
+    """configs/shapes3d.yaml: one unit per factor and no free units (fourth round); shapes3d_pairs.yaml keeps the two
+    free units it was measured with."""
+    base = "floor_hue=1,wall_hue=1,object_hue=1,scale=1,shape=1,orientation=1"
+    assert parse_config(["--config", str(REPO / "configs/shapes3d.yaml")]).model.subspaces == base
+    assert parse_config(["--config", str(REPO / "configs/shapes3d_pairs.yaml")]).model.subspaces == base + ",free=2"
