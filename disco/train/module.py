@@ -108,8 +108,7 @@ class DiscoModule(pl.LightningModule):
             augment=dict(cfg.data.augment) if cfg.data.supervision == "augment" else None,
         )
         self.objective = Objective(cfg.objective, ctx)
-        o = cfg.optim
-        learning_rate(0, o.lr, o.lr_schedule, int(cfg.trainer.max_steps), o.warmup_steps, o.min_lr_ratio)  # checks
+        self.learning_rate(0)  # refuses a bad schedule before training starts
         alignment = self.objective.terms["alignment"] if "alignment" in self.objective.terms else None
         #: whether a term reads the target (else the cross-domain pairs of a batch are not encoded)
         self.uses_target = alignment is not None and bool(getattr(alignment, "needs", set()) - {"none"})
@@ -172,6 +171,11 @@ class DiscoModule(pl.LightningModule):
         return StepInputs(batch, x, mean, logvar, z, step, decode, cross, sample)
 
     # ----------------------------------------------------------------------------------------------- training
+    def learning_rate(self, step: int) -> float:
+        """The model's rate at ``step`` under ``optim.lr_schedule`` (:mod:`disco.train.lr_schedule`)."""
+        o = self.cfg.optim
+        return learning_rate(step, o.lr, o.lr_schedule, int(self.cfg.trainer.max_steps), o.warmup_steps, o.min_lr_ratio)
+
     def training_step(self, batch: PairBatch, batch_idx: int) -> torch.Tensor:
         step = int(self.global_step)
         inputs = self.step_inputs(batch, step)
@@ -181,8 +185,7 @@ class DiscoModule(pl.LightningModule):
         main = opts[0]
         main.zero_grad()
         self.manual_backward(out.total)
-        o = self.cfg.optim
-        lr = learning_rate(step, o.lr, o.lr_schedule, int(self.cfg.trainer.max_steps), o.warmup_steps, o.min_lr_ratio)
+        lr = self.learning_rate(step)
         for group in main.optimizer.param_groups:
             group["lr"] = lr
         if self.cfg.optim.grad_clip is not None:
