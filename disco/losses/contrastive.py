@@ -4,7 +4,11 @@ For every subspace tied to a factor k, the two views of a pair that share factor
 every other view of the batch is a candidate, as in SimCLR's NT-Xent (Chen et al. 2020; InfoNCE, Oord et al. 2018). When
 factor classes are known, candidates showing the anchor's value of k are also positives, as in supervised contrastive
 learning (Khosla et al. 2020, the L_out form: mean over positives of the log-softmax over candidates), so same-value
-views are never pushed apart as false negatives. Under DDP candidates are gathered across ranks with gradients.
+views are never pushed apart as false negatives. For an ordered (or cyclic) factor a Gaussian kernel on the distance
+between the two views' values can weight every candidate as a partial positive instead (the y-aware InfoNCE of
+Dufumier et al. 2021, "Contrastive Learning with Continuous Proxy Meta-Data for 3D MRI Classification"), so a view
+9 degrees away is pulled nearly as hard as a same-value view rather than pushed as far as one 180 degrees away.
+Under DDP candidates are gathered across ranks with gradients.
 """
 
 from __future__ import annotations
@@ -48,15 +52,31 @@ def similarity_logits(anchors: torch.Tensor, candidates: torch.Tensor, kind: str
     raise ConfigError(f"unknown similarity {kind!r}; use cosine or neg_sq_dist")
 
 
+def kernel_weights(values: torch.Tensor, size: int, sigma: float, cyclic: bool = False) -> torch.Tensor:
+    """``(V, V)`` Gaussian kernel ``exp(-d^2 / (2 sigma^2))`` between class indices ``values (V,)`` of a factor with
+    ``size`` values, ``d`` the index distance as a fraction of the factor's range: ``|i - j| / (size - 1)``, or for a
+    cyclic factor the shorter way round the circle, ``min(|i - j|, size - |i - j|) / size``."""
+    if sigma <= 0:
+        raise ConfigError(f"contrastive kernel width {sigma} must be > 0 (a fraction of the factor's range)")
+    diff = (values[:, None] - values[None, :]).abs().to(torch.float64)
+    if cyclic:
+        d = torch.minimum(diff, size - diff) / size
+    else:
+        d = diff / max(size - 1, 1)
+    return torch.exp(-(d**2) / (2 * sigma**2))
+
+
 def multi_positive_nce(
-    logits: torch.Tensor, positive: torch.Tensor, candidate: torch.Tensor
+    logits: torch.Tensor, positive: torch.Tensor, candidate: torch.Tensor, weights: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Supervised-contrastive (L_out) loss per anchor with numerically safe masking.
 
     ``logits``, ``positive`` and ``candidate`` are ``(A, M)``; the softmax runs over the candidates of each row and the
     loss of an anchor is minus the mean log-probability of its positives (positives outside ``candidate`` are ignored).
-    Returns ``(loss (A,), valid (A,) bool, correct (A,) bool)``: anchors without a positive are not valid and get loss
-    0 (with zero gradient); ``correct`` marks anchors whose most similar candidate is a positive.
+    With ``weights (A, M)`` in [0, 1] every candidate is a partial positive of weight ``max(positive, weights)`` and
+    the mean is weighted (y-aware InfoNCE). Returns ``(loss (A,), valid (A,) bool, correct (A,) bool)``: anchors
+    without a positive are not valid and get loss 0 (with zero gradient); ``correct`` marks anchors whose most similar
+    candidate is a positive.
     """
     positive = positive & candidate
     masked = logits.masked_fill(~candidate, float("-inf"))
@@ -64,10 +84,14 @@ def multi_positive_nce(
     row_max = torch.where(has_cand, masked.amax(dim=1, keepdim=True), torch.zeros_like(logits[:, :1])).detach()
     sum_exp = torch.exp(masked - row_max).sum(dim=1, keepdim=True)
     lse = row_max + torch.log(torch.where(has_cand, sum_exp, torch.ones_like(sum_exp)))
-    log_prob = torch.where(positive, logits - lse, torch.zeros_like(logits))
-    n_pos = positive.sum(dim=1)
+    if weights is None:
+        w = positive.to(logits.dtype)
+    else:
+        w = torch.where(candidate, torch.maximum(weights.to(logits.dtype), positive.to(logits.dtype)), 0.0)
+    log_prob = torch.where(w > 0, logits - lse, torch.zeros_like(logits))
+    n_pos = w.sum(dim=1)
     valid = n_pos > 0
-    loss = -log_prob.sum(dim=1) / n_pos.clamp_min(1).to(logits.dtype)
+    loss = -(w * log_prob).sum(dim=1) / torch.where(valid, n_pos, torch.ones_like(n_pos))
     best = masked.argmax(dim=1, keepdim=True)
     correct = positive.gather(1, best).squeeze(1) & valid
     return loss, valid, correct
@@ -127,6 +151,11 @@ class SubspaceContrastive(nn.Module):
         same_value: ``positive`` (SupCon) or ``exclude`` (only drop them from the candidates) when masking.
         gather_distributed: under DDP use the candidates of all ranks (gathered with gradients).
         weights: optional per-subspace weights (by subspace name), default 1.
+        kernels: optional Gaussian kernel width per subspace (by name, as a fraction of its factor's range): with
+            factor classes, every candidate of that subspace is a positive of weight ``exp(-d^2 / (2 sigma^2))``
+            (:func:`kernel_weights`, Dufumier et al. 2021) instead of only the same-value ones.
+        cyclic: subspaces whose factor wraps around (orientation), for the kernel's distance.
+        factor_sizes: classes per factor (in ``factor_names`` order); needed with ``kernels``.
     """
 
     def __init__(
@@ -140,6 +169,9 @@ class SubspaceContrastive(nn.Module):
         gather_distributed: bool = True,
         weights: Mapping[str, float] | None = None,
         same_value: SameValue = "positive",
+        kernels: Mapping[str, float] | None = None,
+        cyclic: Sequence[str] = (),
+        factor_sizes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if temperature <= 0:
@@ -164,6 +196,23 @@ class SubspaceContrastive(nn.Module):
             raise ConfigError(f"unknown same_value mode {same_value!r}; use positive or exclude")
         self.gather_distributed = gather_distributed
         self.weights = [float((weights or {}).get(s.name, 1.0)) for s in spec.tied]
+        tied_names = {s.name for s in spec.tied}
+        for what, names in (("kernels", set(kernels or {})), ("cyclic", set(cyclic))):
+            if names - tied_names:
+                raise ConfigError(
+                    f"contrastive {what} name {sorted(names - tied_names)}, which are not tied subspaces; use names "
+                    f"of {sorted(tied_names)}"
+                )
+        for name, sigma in (kernels or {}).items():
+            if not sigma > 0:
+                raise ConfigError(f"contrastive kernel width of {name!r} is {sigma}; give a fraction > 0, e.g. 0.05")
+        if kernels and (factor_sizes is None or len(factor_sizes) != len(self.factor_names)):
+            raise ConfigError("a contrastive kernel needs the number of classes of every factor (factor_sizes)")
+        self.kernels = [
+            None if s.name not in (kernels or {}) else (float((kernels or {})[s.name]), s.name in set(cyclic))
+            for s in spec.tied
+        ]
+        self.factor_sizes = list(factor_sizes or [])
 
     def forward(
         self,
@@ -207,7 +256,13 @@ class SubspaceContrastive(nn.Module):
             rows = torch.cat([rows, rows + n])
         diagnostics: dict[str, torch.Tensor] = {}
         terms, weighted, active, accs = [], [], [], []
-        for sub, col, kind, weight in zip(self.spec.tied, self.columns, self.kinds, self.weights, strict=True):
+        if any(k is not None for k in self.kernels) and not with_classes:
+            raise ConfigError(
+                "a contrastive kernel reads factor values: give classes (data.supervision: labels) or drop the kernel"
+            )
+        for sub, col, kind, weight, kern in zip(
+            self.spec.tied, self.columns, self.kinds, self.weights, self.kernels, strict=True
+        ):
             views = torch.cat([za[:, sub.slice], zb[:, sub.slice]])
             positive, candidate = view_masks(
                 sh[:, col],
@@ -217,7 +272,11 @@ class SubspaceContrastive(nn.Module):
                 group,
             )
             logits = similarity_logits(views[rows], views, kind, self.temperature)
-            loss_i, valid, correct = multi_positive_nce(logits, positive[rows], candidate[rows])
+            soft = None
+            if kern is not None and ca is not None and cb is not None:
+                values = torch.cat([ca[:, col], cb[:, col]])
+                soft = kernel_weights(values, self.factor_sizes[col], kern[0], kern[1])[rows].to(logits.dtype)
+            loss_i, valid, correct = multi_positive_nce(logits, positive[rows], candidate[rows], soft)
             n_valid = valid.sum()
             n_global = all_reduce_sum(n_valid) if distributed else n_valid
             term = loss_i.sum() * world / n_global.clamp_min(1).to(loss_i.dtype)

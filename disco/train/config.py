@@ -46,7 +46,10 @@ class ScheduleConfig:
 class ContrastiveConfig:
     """Per-subspace contrastive term (NT-Xent of Chen et al. 2020 restricted to the subspace of each shared factor).
     With factor classes (``labels``) and ``mask_same_value``, same-value candidates are ``positive`` (SupCon) or only
-    ``exclude``-d from the negatives (removes false negatives without adding positives)."""
+    ``exclude``-d from the negatives (removes false negatives without adding positives). ``weights``: per-subspace
+    weights (default 1). ``kernel``: per subspace, the width (fraction of its factor's range) of a Gaussian kernel on
+    the two views' factor values that makes every candidate a partial positive (y-aware InfoNCE, Dufumier et al. 2021;
+    labels only); ``cyclic``: subspaces whose factor wraps around, for that distance."""
 
     weight: float = 1.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -56,6 +59,9 @@ class ContrastiveConfig:
     mask_same_value: bool = True
     same_value: Literal["positive", "exclude"] = "positive"
     gather_distributed: bool = True
+    weights: dict[str, float] = field(default_factory=dict)
+    kernel: dict[str, float] = field(default_factory=dict)
+    cyclic: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -51,6 +51,11 @@ class ContrastiveTerm(nn.Module):
 def build_contrastive(cfg: ContrastiveConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.contrastive import SubspaceContrastive
 
+    if cfg.kernel and ctx.supervision != "labels":
+        raise ConfigError(
+            f"objective.contrastive.kernel reads factor values, which data.supervision: {ctx.supervision} does not "
+            "give; drop the kernel or train with labels"
+        )
     return ContrastiveTerm(
         SubspaceContrastive(
             ctx.spec,
@@ -61,6 +66,10 @@ def build_contrastive(cfg: ContrastiveConfig, ctx: TermContext) -> nn.Module:
             mask_same_value=cfg.mask_same_value,
             same_value=cfg.same_value,
             gather_distributed=cfg.gather_distributed,
+            weights=cfg.weights,
+            kernels=cfg.kernel,
+            cyclic=cfg.cyclic,
+            factor_sizes=ctx.factor_sizes or None,
         )
     )
 

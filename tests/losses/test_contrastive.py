@@ -10,15 +10,24 @@ import torch
 from scipy.special import logsumexp
 
 from disco.errors import ConfigError
-from disco.losses.contrastive import SubspaceContrastive, multi_positive_nce, resolve_similarity, view_masks
+from disco.losses.contrastive import (
+    SubspaceContrastive,
+    kernel_weights,
+    multi_positive_nce,
+    resolve_similarity,
+    view_masks,
+)
 from disco.models.subspaces import SubspaceSpec
 
 FACTORS = ["shape", "scale", "orient", "pos"]
 SPEC = SubspaceSpec.parse("shape=3,scale=1,orient=2,free=2")
 
 
-def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="positive", weights=None, ids=None):
-    """Loss written anchor by anchor, candidate by candidate, in float64 NumPy."""
+def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="positive", weights=None, ids=None, **kern):
+    """Loss written anchor by anchor, candidate by candidate, in float64 NumPy; ``kernels`` (subspace -> width) make
+    every candidate a positive of weight ``max(hard, exp(-d^2 / 2 w^2))`` (y-aware InfoNCE), with ``sizes`` (classes per
+    factor) and ``cyclic`` (subspaces whose distance wraps)."""
+    kernels, sizes, cyclic = kern.get("kernels"), kern.get("sizes"), kern.get("cyclic", ())
     za, zb = np.asarray(za, np.float64), np.asarray(zb, np.float64)
     n = za.shape[0]
     terms, ws = [], []
@@ -31,6 +40,15 @@ def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="posi
             if width >= 3:
                 return float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v))) / tau
             return -float(((u - v) ** 2).sum()) / tau
+
+        kern = (kernels or {}).get(sub.name)
+
+        def soft(i, j, cls=cls, col=col, kern=kern, cyc=sub.name in cyclic):
+            if kern is None:
+                return 0.0
+            size, diff = sizes[col], abs(int(cls[i]) - int(cls[j]))
+            d = min(diff, size - diff) / size if cyc else diff / (size - 1)
+            return math.exp(-(d**2) / (2 * kern**2))
 
         losses = []
         for i in range(2 * n) if symmetric else range(n):
@@ -48,12 +66,14 @@ def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="posi
                 if same and same_value == "exclude" and not partner:
                     continue
                 cands.append(j)
-                if partner or (same and same_value == "positive"):
-                    pos.append(j)
+                hard = 1.0 if partner or (same and same_value == "positive") else 0.0
+                w = max(hard, soft(i, j))
+                if w > 0:
+                    pos.append((j, w))
             if not pos:
                 continue
             lse = logsumexp([sim(i, j) for j in cands])
-            losses.append(-np.mean([sim(i, p) - lse for p in pos]))
+            losses.append(-sum(w * (sim(i, p) - lse) for p, w in pos) / sum(w for _, w in pos))
         if losses:
             terms.append(np.mean(losses))
             ws.append((weights or {}).get(sub.name, 1.0))
@@ -100,6 +120,53 @@ def test_grouped_pairs_match_loop_reference(symmetric):
     assert got != pytest.approx(plain, rel=1e-3)  # the groups change which views are positives
     distinct = loss(za, zb, shared, ids=torch.arange(12)).loss.item()
     assert distinct == pytest.approx(plain, rel=1e-12)  # one pair per id is the plain loss
+
+
+@pytest.mark.parametrize("same_value", ["positive", "exclude"])
+@pytest.mark.parametrize("cyclic", [(), ("orient",)])
+def test_kernel_matches_loop_reference(same_value, cyclic):
+    za, zb, shared, ca, cb = make_batch(6, torch.float64, seed=4)
+    kernels = {"orient": 0.3, "scale": 0.6}
+    loss = SubspaceContrastive(
+        SPEC, FACTORS, temperature=0.3, same_value=same_value, kernels=kernels, cyclic=cyclic, factor_sizes=[3, 3, 3, 3]
+    )
+    got = loss(za, zb, shared, ca, cb).loss.item()
+    arrays = (t.numpy() for t in (za, zb, shared, ca, cb))
+    want = loop_reference(*arrays, 0.3, same_value=same_value, kernels=kernels, sizes=[3, 3, 3, 3], cyclic=cyclic)
+    assert got == pytest.approx(want, rel=1e-10)
+    hard = SubspaceContrastive(SPEC, FACTORS, temperature=0.3, same_value=same_value)(za, zb, shared, ca, cb)
+    assert got != pytest.approx(hard.loss.item(), rel=1e-3)  # the kernel changes the loss
+    narrow = SubspaceContrastive(
+        SPEC, FACTORS, temperature=0.3, same_value=same_value, kernels={"orient": 1e-3}, factor_sizes=[3, 3, 3, 3]
+    )
+    # a kernel narrower than one class step weighs other values ~0: the hard SupCon loss again
+    assert narrow(za, zb, shared, ca, cb).loss.item() == pytest.approx(hard.loss.item(), rel=1e-9)
+
+
+def test_kernel_weights_by_hand():
+    v = torch.tensor([0, 1, 20, 39])
+    w = kernel_weights(v, 40, 0.05, cyclic=True)
+    step = math.exp(-((1 / 40) ** 2) / (2 * 0.05**2))  # one class apart, either way round the circle
+    assert w[0, 1].item() == pytest.approx(step) and w[0, 3].item() == pytest.approx(step)
+    assert w[0, 2].item() == pytest.approx(math.exp(-(0.5**2) / (2 * 0.05**2)))  # half the circle
+    line = kernel_weights(v, 40, 0.5)
+    assert line[0, 3].item() == pytest.approx(math.exp(-1 / (2 * 0.25)))  # the two ends of a line are 1 apart
+    assert torch.equal(w, w.T) and torch.all(w.diagonal() == 1)
+
+
+def test_kernel_bad_inputs_name_the_problem():
+    with pytest.raises(ConfigError, match="not tied subspaces"):
+        SubspaceContrastive(SPEC, FACTORS, kernels={"free": 0.1}, factor_sizes=[3, 3, 3, 3])
+    with pytest.raises(ConfigError, match="not tied subspaces"):
+        SubspaceContrastive(SPEC, FACTORS, cyclic=["angle"])
+    with pytest.raises(ConfigError, match="> 0"):
+        SubspaceContrastive(SPEC, FACTORS, kernels={"orient": 0.0}, factor_sizes=[3, 3, 3, 3])
+    with pytest.raises(ConfigError, match="factor_sizes"):
+        SubspaceContrastive(SPEC, FACTORS, kernels={"orient": 0.1})
+    za, zb, shared, _, _ = make_batch(4, torch.float64, classes=False)
+    loss = SubspaceContrastive(SPEC, FACTORS, kernels={"orient": 0.1}, factor_sizes=[3, 3, 3, 3])
+    with pytest.raises(ConfigError, match="supervision: labels"):
+        loss(za, zb, shared)
 
 
 def test_group_masks_by_hand():

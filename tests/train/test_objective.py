@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from disco.data.pairs import PairBatch
+from disco.errors import ConfigError
 from disco.losses.contrastive import SubspaceContrastive
 from disco.losses.independence import SubspaceIndependence
 from disco.losses.invariance import SubspaceInvariance
@@ -96,6 +97,27 @@ def test_localisation_options_reach_the_loss() -> None:
     module = ChangeLocalisation(SPEC, NAMES, temperature=0.5, include_free=False, energy="log", eps=0.01)
     torch.testing.assert_close(got, module(za, zb, b.shared).loss)
     assert not torch.allclose(got, ChangeLocalisation(SPEC, NAMES)(za, zb, b.shared).loss)
+
+
+def test_contrastive_kernel_and_weights_reach_the_loss() -> None:
+    """``objective.contrastive.kernel`` / ``cyclic`` / ``weights``: the term is the module's with the same options (and
+    the dataset's class counts); a run without factor values refuses the kernel before training."""
+    cfg = ObjectiveConfig()
+    cfg.contrastive.kernel = {"scale": 0.2}
+    cfg.contrastive.cyclic = ["scale"]
+    cfg.contrastive.weights = {"shape": 2.0}
+    inputs, _ = _inputs(0)
+    b = inputs.batch
+    ctx = TermContext(SPEC, NAMES, 1000, has_decoder=False, factor_sizes=(3, 3, 3))
+    got = Objective(cfg, ctx)(inputs).total
+    module = SubspaceContrastive(
+        SPEC, NAMES, kernels={"scale": 0.2}, cyclic=["scale"], weights={"shape": 2.0}, factor_sizes=[3, 3, 3]
+    )
+    torch.testing.assert_close(got, module(inputs.z[:8], inputs.z[8:], b.shared, b.classes_a, b.classes_b).loss)
+    plain = SubspaceContrastive(SPEC, NAMES)(inputs.z[:8], inputs.z[8:], b.shared, b.classes_a, b.classes_b).loss
+    assert not torch.allclose(got, plain)
+    with pytest.raises(ConfigError, match="supervision: pairs"):
+        Objective(cfg, dataclasses.replace(ctx, supervision="pairs"))
 
 
 def test_zero_weight_terms_are_not_built() -> None:
