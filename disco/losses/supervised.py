@@ -58,10 +58,17 @@ class FactorClassification(nn.Module):
         factor_names: the dataset's factor names (columns of the class arrays).
         factor_sizes: the number of classes of each factor, in ``factor_names`` order.
         head: ``"linear"``, ``"mlp"`` or ``"regression"`` (see the module docstring).
+        only: the names of the tied subspaces to predict (default: all of them), e.g. an auxiliary classifier on one
+            subspace beside another objective.
     """
 
     def __init__(
-        self, spec: SubspaceSpec, factor_names: Sequence[str], factor_sizes: Sequence[int], head: str = "regression"
+        self,
+        spec: SubspaceSpec,
+        factor_names: Sequence[str],
+        factor_sizes: Sequence[int],
+        head: str = "regression",
+        only: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         if head not in HEADS:
@@ -71,8 +78,17 @@ class FactorClassification(nn.Module):
         self.subspaces = spec.tied
         if not self.subspaces:
             raise ConfigError("the supervised term needs subspaces tied to factors; name a subspace after a factor")
+        if only is not None:
+            unknown = set(only) - {s.name for s in self.subspaces}
+            if unknown or not only:
+                raise ConfigError(
+                    f"the supervised term's subspaces {sorted(unknown) or '[]'} are not tied subspaces; name some of "
+                    f"{[s.name for s in self.subspaces]}"
+                )
+            self.subspaces = tuple(s for s in self.subspaces if s.name in set(only))
         self.kind = head
-        self.columns = spec.factor_columns(factor_names)
+        columns = dict(zip((s.name for s in spec.tied), spec.factor_columns(factor_names), strict=True))
+        self.columns = [columns[s.name] for s in self.subspaces]
         self.sizes = [int(factor_sizes[k]) for k in self.columns]
         self.names = [str(s.factor) for s in self.subspaces]
         self.heads = nn.ModuleList(_head(head, s.width, n) for s, n in zip(self.subspaces, self.sizes, strict=True))

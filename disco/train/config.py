@@ -161,11 +161,13 @@ class SupervisedConfig:
     """Supervised ceiling (:mod:`disco.losses.supervised`): one ``head`` per tied subspace predicts its factor from
     that subspace alone on both views' classes (``linear`` or ``mlp``: cross-entropy; ``regression``: the L2 loss on
     standardised class indices); needs ``data.supervision: labels``. A reference for what the data and encoder allow,
-    not a disentanglement method."""
+    not a disentanglement method. ``subspaces``: only these tied subspaces get a head (default: all), e.g. an auxiliary
+    classifier for one factor beside the contrastive term."""
 
     weight: float = 0.0
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     head: Literal["linear", "mlp", "regression"] = "regression"
+    subspaces: list[str] = field(default_factory=list)
 
 
 AlignmentKind = Literal[

@@ -279,7 +279,9 @@ def build_supervised(cfg: SupervisedConfig, ctx: TermContext) -> nn.Module:
 
     if ctx.supervision != "labels":
         raise ConfigError("objective.supervised reads factor classes; it needs data.supervision: labels")
-    return SupervisedTerm(FactorClassification(ctx.spec, ctx.factor_names, ctx.factor_sizes, head=cfg.head))
+    return SupervisedTerm(
+        FactorClassification(ctx.spec, ctx.factor_names, ctx.factor_sizes, head=cfg.head, only=cfg.subspaces or None)
+    )
 
 
 def _kwargs(kwargs: dict[str, Any], term: str) -> dict[str, Any]:

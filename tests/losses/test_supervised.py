@@ -41,6 +41,18 @@ def test_loss_is_the_sum_of_per_factor_cross_entropies_on_the_right_slices() -> 
     torch.testing.assert_close(out.diagnostics["acc/pos"], acc)
 
 
+def test_only_named_subspaces_get_a_head_on_their_own_slice() -> None:
+    torch.manual_seed(0)
+    loss = FactorClassification(SPEC, NAMES, SIZES, head="linear", only=["pos"])
+    z, classes = _data()
+    assert loss.names == ["pos"] and [h.out_features for h in loss.heads] == [5]
+    torch.testing.assert_close(loss(z, classes).loss, F.cross_entropy(loss.heads[0](z[:, 5:6]), classes[:, 2]))
+    with pytest.raises(ConfigError, match="not tied subspaces"):
+        FactorClassification(SPEC, NAMES, SIZES, only=["free"])
+    with pytest.raises(ConfigError, match="not tied subspaces"):
+        FactorClassification(SPEC, NAMES, SIZES, only=[])
+
+
 def test_free_dimensions_are_unused_and_heads_get_gradients() -> None:
     loss = FactorClassification(SPEC, NAMES, SIZES, head="linear")
     z, classes = _data()
