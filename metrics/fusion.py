@@ -40,6 +40,13 @@ Missing Modality?":
 The noise and the dropped rows are drawn from ``numpy.random.default_rng((seed, 1))``. With ``corrupt`` the details
 also hold the accuracies of the same trained models on the clean test codes (``clean_accuracy``).
 
+``train_corrupt`` = f > 0 (with ``corrupt``) trains every model on corrupted codes too: ``round(f · num_train)``
+training rows (drawn from ``numpy.random.default_rng((seed, 2))``) get the same corruption of the same view, with σ_j
+and the mean of the clean training rows, and every probe, scaler and the cross-attention model fit on those training
+codes. This is corruption-aware training in the spirit of ModDrop (Neverova et al. 2016, "ModDrop: Adaptive
+Multi-Modal Gesture Recognition"): a model that has seen a bad view during training can learn to lean on the other
+one; with f = 0 every model is trained on clean codes as above.
+
 ``score`` = the mean ``early`` accuracy over factors (on the corrupted test codes when ``corrupt`` is given).
 """
 
@@ -259,6 +266,7 @@ def fusion_probes(
     num_train: int = defaults.FUSION.num_train,
     num_test: int = defaults.FUSION.num_test,
     corrupt: tuple[str, str, float] | None = None,
+    train_corrupt: float = 0.0,
     c: float = defaults.FUSION.c,
     max_iter: int = defaults.FUSION.max_iter,
     d_model: int = defaults.FUSION.d_model,
@@ -276,7 +284,8 @@ def fusion_probes(
     ``(subspaces_a, subspaces_b)`` (None: one token per dimension). Details: ``accuracy`` ``{method: {factor: acc}}``,
     ``mean_accuracy`` ``{method: mean over factors}``, ``best_method``, ``fusion_gain`` (each fusion's mean minus the
     better single view's), ``chance_accuracy`` (majority class share of the test rows), ``constant``; with ``corrupt``
-    also ``clean_accuracy``, ``clean_mean_accuracy`` and ``corrupted_rows``."""
+    also ``clean_accuracy``, ``clean_mean_accuracy`` and ``corrupted_rows`` (and ``corrupted_train_rows`` with
+    ``train_corrupt``)."""
     a = check_codes(view_a, name="view a codes")
     b = check_codes(view_b, name="view b codes")
     y = check_factors(factors)
@@ -295,6 +304,11 @@ def fusion_probes(
         raise MetricError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size} and {lr}")
     widths = _resolve_subspaces(subspaces, a.shape[1], b.shape[1])
     spec = _check_corrupt(corrupt)
+    if not 0.0 <= train_corrupt <= 1.0 or (train_corrupt > 0 and spec is None):
+        raise MetricError(
+            f"train_corrupt must be a fraction in [0, 1] of the training rows, given with corrupt=(view, kind, level); "
+            f"got {train_corrupt} with corrupt={corrupt!r}"
+        )
     num_factors = y.shape[1]
     names = list(factor_names) if factor_names is not None else [f"factor_{k}" for k in range(num_factors)]
     if len(names) != num_factors:
@@ -304,7 +318,7 @@ def fusion_probes(
     views_train = [a[train], b[train]]
     clean = [a[test], b[test]]
     conditions = {"accuracy": clean}
-    corrupted_rows = 0
+    corrupted_rows = corrupted_train = 0
     if spec is not None:
         view, kind, level = spec
         noisy = list(clean)
@@ -312,6 +326,14 @@ def fusion_probes(
             clean[view], views_train[view], kind, level, np.random.default_rng((seed, 1))
         )
         conditions = {"accuracy": noisy, "clean_accuracy": clean}
+        if train_corrupt > 0:
+            rng = np.random.default_rng((seed, 2))
+            rows = rng.choice(num_train, size=round(train_corrupt * num_train), replace=False)
+            augmented = views_train[view].copy()
+            augmented[rows], _ = _corrupted(
+                augmented[rows], views_train[view], kind, 1.0 if kind == "drop" else level, rng
+            )
+            views_train[view], corrupted_train = augmented, rows.size
     both_train = np.hstack(views_train)
 
     # class indices of each factor over its training classes; unseen test classes become -1 (always wrong)
@@ -382,6 +404,8 @@ def fusion_probes(
     details["constant"] = [names[k] for k in range(num_factors) if num_classes[k] == 1]
     if spec is not None:
         details["corrupted_rows"] = corrupted_rows
+    if train_corrupt > 0:
+        details["corrupted_train_rows"] = corrupted_train
     return MetricResult(
         name="fusion_probes",
         score=mean["early"],
@@ -391,6 +415,7 @@ def fusion_probes(
             "num_train": num_train,
             "num_test": num_test,
             "corrupt": list(corrupt) if corrupt is not None else None,
+            "train_corrupt": train_corrupt,
             "c": c,
             "max_iter": max_iter,
             "tokens": [len(widths[0]), len(widths[1])],

@@ -11,7 +11,10 @@ width there instead. Scenarios:
 * complementary   view a carries shape, scale, orientation; view b carries pos_x, pos_y;
 * redundant, b corrupted       the redundant models tested with view b + N(0, (s·σ_j)²) noise (s = ``--corrupt``,
                                σ_j the column's training std; metrics/fusion.py, ``corrupt=("b", "noise", s)``);
-* complementary, b corrupted   the same for the complementary views.
+* complementary, b corrupted   the same for the complementary views;
+* ..., b corrupted, trained with corruption   the same test, with every model trained on codes whose view b is
+                               corrupted the same way in ``--train-corrupt`` of the training rows (``train_corrupt``:
+                               corruption-aware training, ModDrop-style).
 
 The corrupted rows come from the same call as the clean ones (``details["clean_accuracy"]``): one training per view
 pair. Each cell is the mean held-out accuracy over the five factors (``fusion_probes``: logistic probes on each view,
@@ -65,7 +68,9 @@ def view_codes(classes: np.ndarray, carried: set[int], noise: float, rng: np.ran
     return np.hstack(cols)
 
 
-def run(rows: int, seed: int, noise: float, corrupt: float) -> tuple[list[tuple[str, dict[str, float]]], float]:
+def run(
+    rows: int, seed: int, noise: float, corrupt: float, train_corrupt: float = 0.5
+) -> tuple[list[tuple[str, dict[str, float]]], float]:
     """The table's rows ``(scenario, {method: mean accuracy})`` and the wall seconds of the fusion runs."""
     rng = np.random.default_rng(seed)
     classes = rng.integers(0, SIZES, size=(rows, len(SIZES)))
@@ -77,24 +82,28 @@ def run(rows: int, seed: int, noise: float, corrupt: float) -> tuple[list[tuple[
     subspaces = [(name, 2) for name in NAMES]
     table: list[tuple[str, dict[str, float]]] = []
     corrupted: list[tuple[str, dict[str, float]]] = []
+    aware: list[tuple[str, dict[str, float]]] = []
     start = time.perf_counter()
     for scenario, (carried_a, carried_b) in views.items():
         a = view_codes(classes, carried_a, noise, rng)
         b = view_codes(classes, carried_b, noise, rng)
-        result: MetricResult = fusion_probes(
-            a,
-            b,
-            classes,
-            subspaces=subspaces,
-            seed=seed,
-            num_train=rows // 2,
-            num_test=rows - rows // 2,
-            corrupt=("b", "noise", corrupt),
-            factor_names=NAMES,
-        )
+        common: dict[str, Any] = {
+            "subspaces": subspaces,
+            "seed": seed,
+            "num_train": rows // 2,
+            "num_test": rows - rows // 2,
+            "corrupt": ("b", "noise", corrupt),
+            "factor_names": NAMES,
+        }
+        result: MetricResult = fusion_probes(a, b, classes, **common)
         table.append((scenario, result.details["clean_mean_accuracy"]))
         corrupted.append((f"{scenario}, b corrupted", result.details["mean_accuracy"]))
-    return table + corrupted, time.perf_counter() - start
+        if train_corrupt > 0:
+            trained = fusion_probes(a, b, classes, train_corrupt=train_corrupt, **common)
+            label = f"{scenario}, b corrupted, trained with corruption ({train_corrupt:g} of rows)"
+            aware.append((label, trained.details["mean_accuracy"]))
+            aware.append((f"{scenario}, clean, trained with corruption", trained.details["clean_mean_accuracy"]))
+    return table + corrupted + aware, time.perf_counter() - start
 
 
 def run_encoder(
@@ -146,6 +155,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the grid points, the codes and the models")
     parser.add_argument("--noise", type=float, default=0.1, help="std of each view's code noise")
     parser.add_argument("--corrupt", type=float, default=3.0, help="test-time noise on view b, in training stds")
+    parser.add_argument(
+        "--train-corrupt",
+        type=float,
+        default=0.5,
+        help="share of training rows with view b corrupted (0: no such rows)",
+    )
     parser.add_argument("--encoder", default=None, help="score real codes of this encoder instead of synthetic ones")
     parser.add_argument("--dataset", default="data/dsprites.h5", help="with --encoder: the labelled dataset")
     parser.add_argument("--domains", nargs=2, default=["plain", "noisy"], help="with --encoder: the two views' domains")
@@ -153,7 +168,7 @@ def main() -> None:
     if args.encoder:
         rows, seconds = run_encoder(args.encoder, args.dataset, args.domains, args.rows, args.seed, args.corrupt)
     else:
-        rows, seconds = run(args.rows, args.seed, args.noise, args.corrupt)
+        rows, seconds = run(args.rows, args.seed, args.noise, args.corrupt, args.train_corrupt)
     print(markdown(rows))
     print(f"\n{args.rows} rows, seed {args.seed}, noise {args.noise}, corruption {args.corrupt}: {seconds:.1f} s")
 

@@ -130,6 +130,55 @@ def test_corruptions_do_what_the_docstring_says() -> None:
     np.testing.assert_array_equal(dropped[~hit], x_test[~hit])
 
 
+def test_corruption_aware_training_fits_the_probes_on_corrupted_training_codes() -> None:
+    """``train_corrupt``: the view-b probe is sklearn's probe fitted on the training codes with the documented rows
+    corrupted (rows and noise from ``default_rng((seed, 2))``, σ of the clean training rows), tested on the corrupted
+    test codes; view a's probe is untouched."""
+    a, b, f = _redundant(2)
+    result = fusion_probes(
+        a,
+        b,
+        f,
+        num_train=TRAIN,
+        num_test=TEST,
+        seed=5,
+        epochs=1,
+        corrupt=("b", "noise", 4.0),
+        train_corrupt=0.5,
+        **PROBE,
+    )
+    train, test = split_indices(N, TRAIN, TEST, np.random.default_rng(5))
+    b_train = b[train].copy()
+    rng = np.random.default_rng((5, 2))
+    rows = rng.choice(TRAIN, size=TRAIN // 2, replace=False)
+    b_train[rows] += rng.normal(size=(rows.size, b.shape[1])) * (4.0 * b[train].std(axis=0))
+    b_test = b[test] + np.random.default_rng((5, 1)).normal(size=(TEST, b.shape[1])) * (4.0 * b[train].std(axis=0))
+    for k in range(2):
+        scaler = StandardScaler().fit(b_train)
+        with threadpool_limits(limits=1):
+            clf = LogisticRegression(C=PROBE["c"], max_iter=PROBE["max_iter"]).fit(
+                scaler.transform(b_train), f[train, k]
+            )
+            want = (clf.predict(scaler.transform(b_test)) == f[test, k]).mean()
+        assert result.details["accuracy"]["view_b"][f"factor_{k}"] == pytest.approx(want, abs=1e-12)
+    assert result.details["corrupted_train_rows"] == TRAIN // 2
+    plain = fusion_probes(
+        a, b, f, num_train=TRAIN, num_test=TEST, seed=5, epochs=1, corrupt=("b", "noise", 4.0), **PROBE
+    )
+    assert result.details["accuracy"]["view_a"] == plain.details["accuracy"]["view_a"]
+
+
+def test_corruption_aware_training_makes_fusion_lean_on_the_clean_view() -> None:
+    """Redundant views, view b buried in noise at test time: trained on clean codes, early and late fusion fall below
+    view a alone; trained with half of view b's training rows corrupted the same way they recover most of the gap."""
+    a, b, f = _redundant(6)
+    common: dict[str, Any] = {"num_train": TRAIN, "num_test": TEST, "epochs": 1, "corrupt": ("b", "noise", 10.0)}
+    naive = fusion_probes(a, b, f, **common, **PROBE).details["mean_accuracy"]
+    aware = fusion_probes(a, b, f, **common, train_corrupt=0.5, **PROBE).details["mean_accuracy"]
+    assert naive["early"] < naive["view_a"] - 0.05 and naive["late"] < naive["view_a"] - 0.05
+    assert aware["early"] > naive["early"] + 0.05 and aware["late"] > naive["late"] + 0.05
+
+
 def test_dropping_all_of_view_b_leaves_view_a(complementary: Any) -> None:
     data, clean = complementary
     result = fusion_probes(*data, num_train=TRAIN, num_test=TEST, corrupt=("b", "drop", 1.0), epochs=1, **PROBE)
@@ -198,6 +247,11 @@ def _bad_cases() -> list[tuple[dict[str, Any], str]]:
         ({**ok, "corrupt": ("b", "blur", 1.0)}, "unknown corruption 'blur'; choose one of noise, drop"),
         ({**ok, "corrupt": ("b", "drop", 1.5)}, "level of 'drop' must be a fraction in \\[0, 1\\]"),
         ({**ok, "corrupt": ("b", "noise")}, "corrupt must be \\(view, kind, level\\)"),
+        (
+            {**ok, "train_corrupt": 0.5},
+            "train_corrupt must be a fraction in \\[0, 1\\] of the training rows, given with",
+        ),
+        ({**ok, "corrupt": ("b", "drop", 0.5), "train_corrupt": 1.5}, "train_corrupt must be a fraction"),
         ({**ok, "d_model": 30}, "d_model \\(30\\) must be a positive multiple of heads \\(4\\)"),
         ({**ok, "epochs": 0}, "epochs and batch_size must be >= 1 and lr > 0"),
         ({**ok, "factor_names": ["x"]}, "got 1 factor names for 2 factors"),
