@@ -127,6 +127,28 @@ def make_logger(cfg: TrainConfig, run_dir: Path, run_id: str | None = None) -> L
     return logger
 
 
+class SaveLastAtEnd(Callback):
+    """Write ``last.ckpt`` at the end of fitting when it does not hold the final step.
+
+    Lightning's ModelCheckpoint refreshes ``last.ckpt`` only at a periodic save or an epoch end, so a run whose
+    ``max_steps`` falls inside an epoch after a periodic save (2,400 steps in epochs of 1,000 with saves every 2,000)
+    kept the step-2,000 weights in ``last.ckpt`` while its scores were those of step 2,400."""
+
+    def __init__(self, checkpoint: ModelCheckpoint) -> None:
+        self.checkpoint = checkpoint
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        saved = getattr(self.checkpoint, "_last_global_step_saved", -1)
+        if (
+            self.checkpoint.save_last
+            and self.checkpoint.dirpath
+            and trainer.global_step > 0
+            and saved != trainer.global_step
+        ):
+            name = f"{self.checkpoint.CHECKPOINT_NAME_LAST}{self.checkpoint.FILE_EXTENSION}"
+            trainer.save_checkpoint(str(Path(self.checkpoint.dirpath) / name))
+
+
 def make_callbacks(
     cfg: TrainConfig, run_dir: Path, data: GroundTruthData, module: DiscoModule, domain: Domain | None = None
 ) -> list[Callback]:
@@ -144,7 +166,7 @@ def make_callbacks(
         # last.ckpt, so its state names none) would otherwise leave last.ckpt behind at the resumed-from step
         enable_version_counter=False,
     )
-    callbacks: list[Callback] = [checkpoint]
+    callbacks: list[Callback] = [checkpoint, SaveLastAtEnd(checkpoint)]
     if cfg.trainer.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, min(50, cfg.trainer.log_every_n_steps))))
     callbacks.append(

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import Crash, tiny_config
 
-from disco.train.checkpointing import AtomicCheckpointIO, atomic_torch_save, atomic_write_text
+from disco.train.checkpointing import AtomicCheckpointIO, atomic_torch_save, atomic_write_text, load_checkpoint
 from disco.train.run import train
 
 
@@ -126,3 +126,16 @@ def test_resume_refuses_unsafe_checkpoint(tmp_path: Path, capsys: pytest.Capture
     assert err.count("\n") == 1 and "cannot read checkpoint" in err
     with pytest.raises(Exception, match=r"[Ww]eights"):
         AtomicCheckpointIO().load_checkpoint(path)
+
+
+def test_last_checkpoint_holds_the_final_step_between_periodic_saves(tiny_dsprites: Path, tmp_path: Path) -> None:
+    """A run that stops inside an epoch after a periodic save (7 steps, epochs of 4, saves every 3): ``last.ckpt`` holds
+    step 7 and the weights the run ended with, not step 6's."""
+    cfg = tiny_config(tiny_dsprites, tmp_path / "run", trainer__max_steps=7, data__steps_per_epoch=4)
+    result = train(cfg)
+    folder = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in folder.glob("step*.ckpt")) == ["step0000003.ckpt", "step0000006.ckpt"]
+    last = load_checkpoint(folder / "last.ckpt")
+    assert last["global_step"] == 7 and load_checkpoint(folder / "step0000006.ckpt")["global_step"] == 6
+    for key, value in result.module.state_dict().items():
+        assert torch.equal(last["state_dict"][key], value), key
