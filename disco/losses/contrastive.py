@@ -196,22 +196,20 @@ class SubspaceContrastive(nn.Module):
             raise ConfigError(f"unknown same_value mode {same_value!r}; use positive or exclude")
         self.gather_distributed = gather_distributed
         self.weights = [float((weights or {}).get(s.name, 1.0)) for s in spec.tied]
+        widths, wraps = dict(kernels or {}), set(cyclic)
         tied_names = {s.name for s in spec.tied}
-        for what, names in (("kernels", set(kernels or {})), ("cyclic", set(cyclic))):
+        for what, names in (("kernels", set(widths)), ("cyclic", wraps)):
             if names - tied_names:
                 raise ConfigError(
                     f"contrastive {what} name {sorted(names - tied_names)}, which are not tied subspaces; use names "
                     f"of {sorted(tied_names)}"
                 )
-        for name, sigma in (kernels or {}).items():
+        for name, sigma in widths.items():
             if not sigma > 0:
                 raise ConfigError(f"contrastive kernel width of {name!r} is {sigma}; give a fraction > 0, e.g. 0.05")
-        if kernels and (factor_sizes is None or len(factor_sizes) != len(self.factor_names)):
+        if widths and (factor_sizes is None or len(factor_sizes) != len(self.factor_names)):
             raise ConfigError("a contrastive kernel needs the number of classes of every factor (factor_sizes)")
-        self.kernels = [
-            None if s.name not in (kernels or {}) else (float((kernels or {})[s.name]), s.name in set(cyclic))
-            for s in spec.tied
-        ]
+        self.kernels = [(float(widths[s.name]), s.name in wraps) if s.name in widths else None for s in spec.tied]
         self.factor_sizes = list(factor_sizes or [])
 
     def forward(
