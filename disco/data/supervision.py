@@ -77,6 +77,8 @@ NOTES: dict[str, str] = {
     "weak_vae/labels": "the weak VAE reads which factors each pair shares (shared), never their values",
     "supervised": "the supervised term reads every factor class of both images: a reference ceiling, not a "
     "disentanglement method",
+    "auxiliary": "the auxiliary term reads the classes of its factors through heads on the trunk features (deep "
+    "supervision), not on the code",
 }
 
 
@@ -90,24 +92,29 @@ def supervision_notes(objective: Any) -> list[str]:
     keys = []
     if _on(objective, "weak_vae"):
         keys.append(f"weak_vae/{objective.weak_vae.shared}")
-    if _on(objective, "supervised"):
-        keys.append("supervised")
+    for name in ("supervised", "auxiliary"):
+        if _on(objective, name):
+            keys.append(name)
     return [NOTES[k] for k in keys]
 
 
 def resolve_supervision(level: str, objective: Any) -> str:
     """The supervision a run really used: ``level`` cut down to what its active objective terms consume.
 
-    Only the contrastive, localisation, equivariance, weak-VAE and supervised terms and the instance-level alignment
-    terms read pairs, and only the contrastive term with ``mask_same_value``, the supervised term and the ``center``
-    alignment read classes. The weak VAE reads the pair (``shared: adaptive``: only that the two images belong
+    Only the contrastive, localisation, equivariance, weak-VAE, supervised and auxiliary terms and the instance-level
+    alignment terms read pairs, and only the contrastive term with ``mask_same_value``, the supervised and auxiliary
+    terms and the ``center`` alignment read classes. The weak VAE reads the pair (``shared: adaptive``: only that the two images belong
     together; ``labels``: which factors they share), never classes, so it resolves to ``pairs`` at the labels level.
-    The supervised term needs the classes: below ``labels`` it is a :class:`ConfigError`. ``objective`` is an
+    The supervised and auxiliary terms need the classes: below ``labels`` they are a :class:`ConfigError`. ``objective`` is an
     :class:`~disco.train.config.ObjectiveConfig` (or any object with those sections)."""
     check_level(level)
     supervised = _on(objective, "supervised")
     if supervised and level != "labels":
         raise ConfigError("objective.supervised reads factor classes; it needs data.supervision: labels")
+    auxiliary = _on(objective, "auxiliary")
+    if auxiliary and level != "labels":
+        raise ConfigError("objective.auxiliary reads factor classes; it needs data.supervision: labels")
+    supervised = supervised or auxiliary
     kinds = _alignment_kinds(objective)
     contrastive = float(objective.contrastive.weight) != 0.0
     reads_pairs = (

@@ -6,6 +6,9 @@ TorchScript-compatible (``torch.jit.script``), which the export command relies o
 - :class:`ConvEncoder` is the field's standard 64×64 encoder (Higgins et al. 2017, β-VAE; the architecture used by
   Locatello et al. 2019, "Challenging common assumptions in the unsupervised learning of disentangled representations"):
   conv 32 k4 s2 → conv 32 k4 s2 → conv 64 k4 s2 → conv 64 k4 s2 → fc 256 → fc 2·latent, ReLU, padding 1.
+
+Both 64×64 encoders also expose ``encode_with_hidden(x) -> (mean, logvar, hidden)`` with ``hidden_dim`` (256) trunk
+features, the input of a trunk-level auxiliary head (:mod:`disco.losses.auxiliary`).
 - :class:`ResNetEncoder` is a wider residual variant (He et al. 2016, "Deep residual learning") for richer images such as
   3D Shapes; it uses GroupNorm (Wu & He 2018) so it behaves the same at batch size 1.
 - :class:`MLPEncoder` is for vector data; it flattens all trailing dimensions.
@@ -39,11 +42,18 @@ class ConvEncoder(nn.Module):
             nn.Conv2d(64, 64, 4, stride=2, padding=1),
             nn.ReLU(),
         )
+        self.hidden_dim = 256
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * 4 * 4, 256), nn.ReLU(), nn.Linear(256, 2 * latent_dim))
 
+    def encode_with_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(mean, logvar, hidden)``: the code and the 256 trunk features the last layer reads (an auxiliary head's
+        input, :mod:`disco.losses.auxiliary`)."""
+        hidden = self.head[2](self.head[1](self.head[0](self.features(x))))
+        mean, logvar = self.head[3](hidden).chunk(2, dim=1)
+        return mean, logvar, hidden
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.head(self.features(x))
-        mean, logvar = out.chunk(2, dim=1)
+        mean, logvar, _ = self.encode_with_hidden(x)
         return mean, logvar
 
 
@@ -85,11 +95,17 @@ class ResNetEncoder(nn.Module):
             prev = c
         blocks += [nn.GroupNorm(min(8, prev), prev), nn.SiLU()]
         self.features = nn.Sequential(*blocks)
+        self.hidden_dim = 256
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(prev * 4 * 4, 256), nn.SiLU(), nn.Linear(256, 2 * latent_dim))
 
+    def encode_with_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(mean, logvar, hidden)``: the code and the 256 trunk features the last layer reads."""
+        hidden = self.head[2](self.head[1](self.head[0](self.features(x))))
+        mean, logvar = self.head[3](hidden).chunk(2, dim=1)
+        return mean, logvar, hidden
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.head(self.features(x))
-        mean, logvar = out.chunk(2, dim=1)
+        mean, logvar, _ = self.encode_with_hidden(x)
         return mean, logvar
 
 

@@ -170,6 +170,17 @@ class SupervisedConfig:
     subspaces: list[str] = field(default_factory=list)
 
 
+@dataclass
+class AuxiliaryConfig:
+    """Trunk-level auxiliary classifiers (:mod:`disco.losses.auxiliary`): a linear softmax head per factor in
+    ``factors`` on the encoder's hidden features (not the code), on both views' classes; needs
+    ``data.supervision: labels`` and an encoder with ``encode_with_hidden`` (``conv64``, ``resnet64``)."""
+
+    weight: float = 0.0
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    factors: list[str] = field(default_factory=list)
+
+
 AlignmentKind = Literal[
     "mmd", "coral", "dann", "moco", "margin", "triplet", "center", "factor_nce", "domain_head", "prior"
 ]
@@ -212,6 +223,7 @@ class ObjectiveConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
     weak_vae: WeakVAEConfig = field(default_factory=WeakVAEConfig)
     supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
+    auxiliary: AuxiliaryConfig = field(default_factory=AuxiliaryConfig)
     alignment: list[AlignmentTermConfig] = field(default_factory=list)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -154,8 +155,14 @@ class DiscoModule(pl.LightningModule):
         views = [batch.x_a, batch.x_b]
         if batch.cross is not None and self.uses_target:
             views += [batch.cross.x_a, batch.cross.x_b]
-        mean_all, logvar_all = self.encode(torch.cat(views, dim=0))
         n = 2 * len(batch)
+        hidden = None
+        if self.objective.needs_hidden:
+            with_hidden: Callable[[torch.Tensor], tuple[torch.Tensor, ...]] = self.encoder.encode_with_hidden  # type: ignore[assignment]
+            mean_all, logvar_all, hidden_all = microbatched(with_hidden, torch.cat(views, dim=0), self.microbatch)
+            hidden = hidden_all[:n]
+        else:
+            mean_all, logvar_all = self.encode(torch.cat(views, dim=0))
         x = torch.cat(views[:2], dim=0)
         mean, logvar = mean_all[:n], logvar_all[:n]
         z, sample = mean, None
@@ -168,7 +175,7 @@ class DiscoModule(pl.LightningModule):
         if batch.cross is not None and self.uses_target:
             m = len(batch.cross)
             cross = CrossInputs(batch.cross, mean_all[n : n + m], mean_all[n + m :])
-        return StepInputs(batch, x, mean, logvar, z, step, decode, cross, sample)
+        return StepInputs(batch, x, mean, logvar, z, step, decode, cross, sample, hidden)
 
     # ----------------------------------------------------------------------------------------------- training
     def learning_rate(self, step: int) -> float:

@@ -36,6 +36,7 @@ TERMS: dict[str, TermBuilder] = {
     "vae": terms.build_vae,
     "weak_vae": terms.build_weak_vae,
     "supervised": terms.build_supervised,
+    "auxiliary": terms.build_auxiliary,
     "alignment": alignment.build_alignment,
 }
 
@@ -95,6 +96,11 @@ class Objective(nn.Module):
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self.terms.keys())
+
+    @property
+    def needs_hidden(self) -> bool:
+        """Whether a term reads the encoder's hidden features (:attr:`StepInputs.hidden`)."""
+        return any(getattr(term, "needs_hidden", False) for term in self.terms.values())
 
     @property
     def needs_reparameterisation(self) -> bool:

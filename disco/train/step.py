@@ -53,7 +53,8 @@ class StepInputs:
     ``decode`` maps codes to decoder logits (the module's micro-batched decoder pass), None without a decoder.
     ``cross``: the cross-domain pairs of the step when the run has a target (:class:`CrossInputs`).
     ``z`` are the codes the code terms read; ``sample`` the β-VAE branch's sampled codes when those differ from ``z``
-    (``vae.other_terms_read: mean``), else None (``z`` is what the branch decodes).
+    (``vae.other_terms_read: mean``), else None (``z`` is what the branch decodes). ``hidden``: the encoder's hidden
+    features of both views when a term reads them (:attr:`Objective.needs_hidden`), else None.
     """
 
     batch: PairBatch
@@ -65,6 +66,7 @@ class StepInputs:
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None
     cross: CrossInputs | None = None
     sample: torch.Tensor | None = None
+    hidden: torch.Tensor | None = None
 
     @property
     def z_a(self) -> torch.Tensor:

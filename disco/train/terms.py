@@ -22,6 +22,7 @@ from torch import nn
 from disco.errors import ConfigError
 from disco.losses.base import LossOutput
 from disco.train.config import (
+    AuxiliaryConfig,
     ContrastiveConfig,
     EquivarianceConfig,
     IndependenceConfig,
@@ -282,6 +283,41 @@ def build_supervised(cfg: SupervisedConfig, ctx: TermContext) -> nn.Module:
     return SupervisedTerm(
         FactorClassification(ctx.spec, ctx.factor_names, ctx.factor_sizes, head=cfg.head, only=cfg.subspaces or None)
     )
+
+
+class AuxiliaryTerm(nn.Module):
+    """Trunk-level auxiliary classifiers on the hidden features of both views
+    (:class:`disco.losses.auxiliary.TrunkClassification`)."""
+
+    #: the module computes :attr:`StepInputs.hidden` only for terms that declare this
+    needs_hidden = True
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, inputs: StepInputs) -> LossOutput:
+        b = inputs.batch
+        if b.classes_a is None or b.classes_b is None:
+            raise ConfigError("objective.auxiliary reads factor classes; it needs data.supervision: labels")
+        if inputs.hidden is None:
+            raise ConfigError("objective.auxiliary needs the encoder's hidden features; use encoder conv64 or resnet64")
+        out: LossOutput = self.loss(inputs.hidden, torch.cat([b.classes_a, b.classes_b]))
+        return out
+
+
+def build_auxiliary(cfg: AuxiliaryConfig, ctx: TermContext) -> nn.Module:
+    from disco.losses.auxiliary import TrunkClassification
+
+    if ctx.supervision != "labels":
+        raise ConfigError("objective.auxiliary reads factor classes; it needs data.supervision: labels")
+    width = getattr(ctx.encoder, "hidden_dim", None)
+    if not isinstance(width, int) or not hasattr(ctx.encoder, "encode_with_hidden"):
+        raise ConfigError(
+            "objective.auxiliary reads the encoder's hidden features, which this encoder does not expose; use "
+            "model.encoder conv64 or resnet64 without a private branch"
+        )
+    return AuxiliaryTerm(TrunkClassification(width, ctx.factor_names, ctx.factor_sizes, cfg.factors))
 
 
 def _kwargs(kwargs: dict[str, Any], term: str) -> dict[str, Any]:
