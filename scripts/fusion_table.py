@@ -27,7 +27,7 @@ subspace tokens), trained on half of the rows and tested on the other half. Prin
 With ``--encoder`` (a disco checkpoint or TorchScript file) the two views are REAL codes instead: ``--rows`` held-out
 rows of ``--dataset`` rendered in the two ``--domains`` (default plain and noisy; :mod:`disco.data.domains`) and encoded
 by the encoder, with the subspaces of its checkpoint as tokens; scenarios: clean, view b corrupted by noise, view b
-missing (mean code) for half of the test rows.
+missing (mean code) for half of the test rows, and (``--train-corrupt``) both corruptions with corruption-aware training.
 
     python scripts/fusion_table.py --encoder outputs/transfer/noisy/mmd/seed0/checkpoints/last.ckpt \
         --dataset data/dsprites.h5 --rows 10000
@@ -107,9 +107,11 @@ def run(
 
 
 def run_encoder(
-    path: str, dataset: str, domains: list[str], rows: int, seed: int, corrupt: float
+    path: str, dataset: str, domains: list[str], rows: int, seed: int, corrupt: float, train_corrupt: float = 0.5
 ) -> tuple[list[tuple[str, dict[str, float]]], float]:
-    """The table's rows on real codes: ``rows`` held-out rows of ``dataset`` in two domains, encoded by ``path``."""
+    """The table's rows on real codes: ``rows`` held-out rows of ``dataset`` in two domains, encoded by ``path``; with
+    ``train_corrupt`` > 0 also each corruption with corruption-aware training (that share of training rows corrupted the
+    same way) and the clean test of those models."""
     from disco.data.datasets import load_dataset
     from disco.data.domains import make_domain
     from disco.evaluate import Representer, select_rows
@@ -136,6 +138,19 @@ def run_encoder(
         (f"{domains[1]} corrupted (noise {corrupt}σ)", noisy.details["mean_accuracy"]),
         (f"{domains[1]} missing in half the test rows", dropped.details["mean_accuracy"]),
     ]
+    if train_corrupt > 0:
+        scenarios = (
+            (f"{domains[1]} corrupted (noise {corrupt}σ)", ("b", "noise", corrupt)),
+            (f"{domains[1]} missing in half the test rows", ("b", "drop", 0.5)),
+        )
+        for label, how in scenarios:
+            aware = fusion_probes(a, b, classes, corrupt=how, train_corrupt=train_corrupt, factor_names=names, **common)
+            table.append(
+                (f"{label}, trained with corruption ({train_corrupt:g} of rows)", aware.details["mean_accuracy"])
+            )
+            table.append(
+                (f"{domains[0]} + {domains[1]} clean, trained with {how[1]}", aware.details["clean_mean_accuracy"])
+            )
     return table, time.perf_counter() - start
 
 
@@ -166,7 +181,9 @@ def main() -> None:
     parser.add_argument("--domains", nargs=2, default=["plain", "noisy"], help="with --encoder: the two views' domains")
     args = parser.parse_args()
     if args.encoder:
-        rows, seconds = run_encoder(args.encoder, args.dataset, args.domains, args.rows, args.seed, args.corrupt)
+        rows, seconds = run_encoder(
+            args.encoder, args.dataset, args.domains, args.rows, args.seed, args.corrupt, args.train_corrupt
+        )
     else:
         rows, seconds = run(args.rows, args.seed, args.noise, args.corrupt, args.train_corrupt)
     print(markdown(rows))
