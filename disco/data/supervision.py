@@ -103,10 +103,11 @@ def resolve_supervision(level: str, objective: Any) -> str:
 
     Only the contrastive, localisation, equivariance, weak-VAE, supervised and auxiliary terms and the instance-level
     alignment terms read pairs, and only the contrastive term with ``mask_same_value``, the supervised and auxiliary
-    terms and the ``center`` alignment read classes. The weak VAE reads the pair (``shared: adaptive``: only that the two images belong
-    together; ``labels``: which factors they share), never classes, so it resolves to ``pairs`` at the labels level.
-    The supervised and auxiliary terms need the classes: below ``labels`` they are a :class:`ConfigError`. ``objective`` is an
-    :class:`~disco.train.config.ObjectiveConfig` (or any object with those sections)."""
+    terms and the ``center`` alignment read classes. The weak VAE reads the pair (``shared: adaptive``: only that the
+    two images belong together; ``labels``: which factors they share), never classes, so it resolves to ``pairs`` at
+    the labels level. The supervised and auxiliary terms need the classes: below ``labels`` they are a
+    :class:`ConfigError`. ``objective`` is an :class:`~disco.train.config.ObjectiveConfig` (or any object with those
+    sections)."""
     check_level(level)
     supervised = _on(objective, "supervised")
     if supervised and level != "labels":

@@ -6,12 +6,12 @@ TorchScript-compatible (``torch.jit.script``), which the export command relies o
 - :class:`ConvEncoder` is the field's standard 64×64 encoder (Higgins et al. 2017, β-VAE; the architecture used by
   Locatello et al. 2019, "Challenging common assumptions in the unsupervised learning of disentangled representations"):
   conv 32 k4 s2 → conv 32 k4 s2 → conv 64 k4 s2 → conv 64 k4 s2 → fc 256 → fc 2·latent, ReLU, padding 1.
-
-Both 64×64 encoders also expose ``encode_with_hidden(x) -> (mean, logvar, hidden)`` with ``hidden_dim`` (256) trunk
-features, the input of a trunk-level auxiliary head (:mod:`disco.losses.auxiliary`).
 - :class:`ResNetEncoder` is a wider residual variant (He et al. 2016, "Deep residual learning") for richer images such as
   3D Shapes; it uses GroupNorm (Wu & He 2018) so it behaves the same at batch size 1.
 - :class:`MLPEncoder` is for vector data; it flattens all trailing dimensions.
+
+Both 64×64 encoders also expose ``encode_with_hidden(x) -> (mean, logvar, hidden)`` with ``hidden_dim`` (256) trunk
+features, the input of a trunk-level auxiliary head (:mod:`disco.losses.auxiliary`).
 """
 
 from collections.abc import Sequence

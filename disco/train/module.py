@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -158,8 +158,8 @@ class DiscoModule(pl.LightningModule):
         n = 2 * len(batch)
         hidden = None
         if self.objective.needs_hidden:
-            with_hidden: Callable[[torch.Tensor], tuple[torch.Tensor, ...]] = self.encoder.encode_with_hidden  # type: ignore[assignment]
-            mean_all, logvar_all, hidden_all = microbatched(with_hidden, torch.cat(views, dim=0), self.microbatch)
+            encode_hidden = cast(Callable[[torch.Tensor], tuple[torch.Tensor, ...]], self.encoder.encode_with_hidden)
+            mean_all, logvar_all, hidden_all = microbatched(encode_hidden, torch.cat(views, dim=0), self.microbatch)
             hidden = hidden_all[:n]
         else:
             mean_all, logvar_all = self.encode(torch.cat(views, dim=0))
