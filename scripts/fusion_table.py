@@ -131,26 +131,19 @@ def run_encoder(
     half = len(picked) // 2
     common: dict[str, Any] = {"subspaces": subspaces, "seed": seed, "num_train": half, "num_test": len(picked) - half}
     start = time.perf_counter()
-    noisy = fusion_probes(a, b, classes, corrupt=("b", "noise", corrupt), factor_names=names, **common)
-    dropped = fusion_probes(a, b, classes, corrupt=("b", "drop", 0.5), factor_names=names, **common)
-    table = [
-        (f"{domains[0]} + {domains[1]}", noisy.details["clean_mean_accuracy"]),
-        (f"{domains[1]} corrupted (noise {corrupt}σ)", noisy.details["mean_accuracy"]),
-        (f"{domains[1]} missing in half the test rows", dropped.details["mean_accuracy"]),
-    ]
-    if train_corrupt > 0:
-        scenarios = (
-            (f"{domains[1]} corrupted (noise {corrupt}σ)", ("b", "noise", corrupt)),
-            (f"{domains[1]} missing in half the test rows", ("b", "drop", 0.5)),
+    scenarios = (
+        (f"{domains[1]} corrupted (noise {corrupt}σ)", ("b", "noise", corrupt)),
+        (f"{domains[1]} missing in half the test rows", ("b", "drop", 0.5)),
+    )
+    plain = [fusion_probes(a, b, classes, corrupt=how, factor_names=names, **common) for _, how in scenarios]
+    table = [(f"{domains[0]} + {domains[1]}", plain[0].details["clean_mean_accuracy"])]
+    table += [(label, result.details["mean_accuracy"]) for (label, _), result in zip(scenarios, plain, strict=True)]
+    for label, how in scenarios if train_corrupt > 0 else ():
+        aware = fusion_probes(a, b, classes, corrupt=how, train_corrupt=train_corrupt, factor_names=names, **common)
+        table.append((f"{label}, trained with corruption ({train_corrupt:g} of rows)", aware.details["mean_accuracy"]))
+        table.append(
+            (f"{domains[0]} + {domains[1]} clean, trained with {how[1]}", aware.details["clean_mean_accuracy"])
         )
-        for label, how in scenarios:
-            aware = fusion_probes(a, b, classes, corrupt=how, train_corrupt=train_corrupt, factor_names=names, **common)
-            table.append(
-                (f"{label}, trained with corruption ({train_corrupt:g} of rows)", aware.details["mean_accuracy"])
-            )
-            table.append(
-                (f"{domains[0]} + {domains[1]} clean, trained with {how[1]}", aware.details["clean_mean_accuracy"])
-            )
     return table, time.perf_counter() - start
 
 

@@ -109,13 +109,11 @@ def resolve_supervision(level: str, objective: Any) -> str:
     :class:`ConfigError`. ``objective`` is an :class:`~disco.train.config.ObjectiveConfig` (or any object with those
     sections)."""
     check_level(level)
-    supervised = _on(objective, "supervised")
-    if supervised and level != "labels":
-        raise ConfigError("objective.supervised reads factor classes; it needs data.supervision: labels")
-    auxiliary = _on(objective, "auxiliary")
-    if auxiliary and level != "labels":
-        raise ConfigError("objective.auxiliary reads factor classes; it needs data.supervision: labels")
-    supervised = supervised or auxiliary
+    supervised = False
+    for name in ("supervised", "auxiliary"):
+        if _on(objective, name) and level != "labels":
+            raise ConfigError(f"objective.{name} reads factor classes; it needs data.supervision: labels")
+        supervised = supervised or _on(objective, name)
     kinds = _alignment_kinds(objective)
     contrastive = float(objective.contrastive.weight) != 0.0
     reads_pairs = (

@@ -259,65 +259,64 @@ def build_weak_vae(cfg: WeakVAEConfig, ctx: TermContext) -> nn.Module:
     )
 
 
-class SupervisedTerm(nn.Module):
-    """Per-factor classification of both views' encoder means from their tied subspaces
-    (:class:`disco.losses.supervised.FactorClassification`): a reference ceiling, not a disentanglement method."""
+class ClassificationTerm(nn.Module):
+    """A classifier of both views' factor classes on per-image features: the encoder means for ``objective.supervised``
+    (:class:`disco.losses.supervised.FactorClassification`, a reference ceiling, not a disentanglement method), the
+    trunk's hidden features for ``objective.auxiliary`` (:class:`disco.losses.auxiliary.TrunkClassification`).
 
-    def __init__(self, loss: nn.Module) -> None:
+    Args:
+        loss: ``(features (2B, ...), classes (2B, K)) -> LossOutput``.
+        name: the term's config section, for errors.
+        hidden: read :attr:`StepInputs.hidden` (the module computes it only for terms with :attr:`needs_hidden`).
+    """
+
+    def __init__(self, loss: nn.Module, name: str, hidden: bool = False) -> None:
         super().__init__()
         self.loss = loss
+        self.name = name
+        self.needs_hidden = hidden
 
     def forward(self, inputs: StepInputs) -> LossOutput:
         b = inputs.batch
         if b.classes_a is None or b.classes_b is None:
-            raise ConfigError("objective.supervised reads factor classes; it needs data.supervision: labels")
-        out: LossOutput = self.loss(inputs.mean, torch.cat([b.classes_a, b.classes_b]))
+            raise ConfigError(f"objective.{self.name} reads factor classes; it needs data.supervision: labels")
+        features = inputs.hidden if self.needs_hidden else inputs.mean
+        if features is None:
+            raise ConfigError(
+                f"objective.{self.name} needs the encoder's hidden features; use encoder conv64 or resnet64"
+            )
+        out: LossOutput = self.loss(features, torch.cat([b.classes_a, b.classes_b]))
         return out
+
+
+def _require_labels(ctx: TermContext, name: str) -> None:
+    if ctx.supervision != "labels":
+        raise ConfigError(f"objective.{name} reads factor classes; it needs data.supervision: labels")
 
 
 def build_supervised(cfg: SupervisedConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.supervised import FactorClassification
 
-    if ctx.supervision != "labels":
-        raise ConfigError("objective.supervised reads factor classes; it needs data.supervision: labels")
-    return SupervisedTerm(
-        FactorClassification(ctx.spec, ctx.factor_names, ctx.factor_sizes, head=cfg.head, only=cfg.subspaces or None)
+    _require_labels(ctx, "supervised")
+    return ClassificationTerm(
+        FactorClassification(ctx.spec, ctx.factor_names, ctx.factor_sizes, head=cfg.head, only=cfg.subspaces or None),
+        "supervised",
     )
-
-
-class AuxiliaryTerm(nn.Module):
-    """Trunk-level auxiliary classifiers on the hidden features of both views
-    (:class:`disco.losses.auxiliary.TrunkClassification`)."""
-
-    #: the module computes :attr:`StepInputs.hidden` only for terms that declare this
-    needs_hidden = True
-
-    def __init__(self, loss: nn.Module) -> None:
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, inputs: StepInputs) -> LossOutput:
-        b = inputs.batch
-        if b.classes_a is None or b.classes_b is None:
-            raise ConfigError("objective.auxiliary reads factor classes; it needs data.supervision: labels")
-        if inputs.hidden is None:
-            raise ConfigError("objective.auxiliary needs the encoder's hidden features; use encoder conv64 or resnet64")
-        out: LossOutput = self.loss(inputs.hidden, torch.cat([b.classes_a, b.classes_b]))
-        return out
 
 
 def build_auxiliary(cfg: AuxiliaryConfig, ctx: TermContext) -> nn.Module:
     from disco.losses.auxiliary import TrunkClassification
 
-    if ctx.supervision != "labels":
-        raise ConfigError("objective.auxiliary reads factor classes; it needs data.supervision: labels")
+    _require_labels(ctx, "auxiliary")
     width = getattr(ctx.encoder, "hidden_dim", None)
     if not isinstance(width, int) or not hasattr(ctx.encoder, "encode_with_hidden"):
         raise ConfigError(
             "objective.auxiliary reads the encoder's hidden features, which this encoder does not expose; use "
             "model.encoder conv64 or resnet64 without a private branch"
         )
-    return AuxiliaryTerm(TrunkClassification(width, ctx.factor_names, ctx.factor_sizes, cfg.factors))
+    return ClassificationTerm(
+        TrunkClassification(width, ctx.factor_names, ctx.factor_sizes, cfg.factors), "auxiliary", hidden=True
+    )
 
 
 def _kwargs(kwargs: dict[str, Any], term: str) -> dict[str, Any]:
