@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from disco.data.symmetry import FactorSymmetry
 from disco.errors import ConfigError
 from disco.losses.base import LossOutput
 from disco.losses.distributed import all_reduce_sum, gather_no_grad, gather_with_grad, is_distributed, rank_offset
@@ -103,6 +104,7 @@ def view_masks(
     classes_b: torch.Tensor | None = None,
     same_value: str | None = "positive",
     ids: torch.Tensor | None = None,
+    same: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Positive and candidate masks ``(2N, 2N)`` over the views ``[a_0..a_{N-1}, b_0..b_{N-1}]`` of N pairs.
 
@@ -111,7 +113,9 @@ def view_masks(
     candidates; ``None`` ignores classes. ``ids (N,)``: the identity of each pair's view a (pairs drawn in groups
     around one anchor image); views of pairs with the same id are positives when each shows the anchor's value (a
     view a always, a view b when its pair shares the factor): sharing is transitive through the common image. A view
-    is never its own candidate, nor is another copy of the same anchor image.
+    is never its own candidate, nor is another copy of the same anchor image. ``same (2N, 2N)`` bool, with classes:
+    which views show the same value, in place of equal classes (a factor symmetry,
+    :meth:`disco.data.symmetry.FactorSymmetry.equivalent`).
     """
     n = shared.shape[0]
     idx = torch.arange(2 * n, device=shared.device)
@@ -127,8 +131,10 @@ def view_masks(
         not_self = not_self & ~(same & is_a[:, None] & is_a[None, :])  # a group's copies of its anchor are one image
     candidate = not_self
     if same_value is not None and classes_a is not None and classes_b is not None:
-        cls = torch.cat([classes_a, classes_b])
-        same = (cls[:, None] == cls[None, :]) & not_self
+        if same is None:
+            cls = torch.cat([classes_a, classes_b])
+            same = cls[:, None] == cls[None, :]
+        same = same & not_self
         if same_value == "positive":
             positive = positive | same
         elif same_value == "exclude":
@@ -156,6 +162,8 @@ class SubspaceContrastive(nn.Module):
             (:func:`kernel_weights`, Dufumier et al. 2021) instead of only the same-value ones.
         cyclic: subspaces whose factor wraps around (orientation), for the kernel's distance.
         factor_sizes: classes per factor (in ``factor_names`` order); needed with ``kernels``.
+        symmetries: factor symmetries (:class:`disco.data.symmetry.FactorSymmetry`): with classes, views of a
+            symmetric factor that show the same image (a square at 0° and at 90°) count as same-value views.
     """
 
     def __init__(
@@ -172,6 +180,7 @@ class SubspaceContrastive(nn.Module):
         kernels: Mapping[str, float] | None = None,
         cyclic: Sequence[str] = (),
         factor_sizes: Sequence[int] | None = None,
+        symmetries: Sequence[FactorSymmetry] = (),
     ) -> None:
         super().__init__()
         if temperature <= 0:
@@ -211,6 +220,8 @@ class SubspaceContrastive(nn.Module):
             raise ConfigError("a contrastive kernel needs the number of classes of every factor (factor_sizes)")
         self.kernels = [(float(widths[s.name]), s.name in wraps) if s.name in widths else None for s in spec.tied]
         self.factor_sizes = list(factor_sizes or [])
+        by_column = {sym.column: sym for sym in symmetries}
+        self.symmetries = [by_column.get(col) for col in self.columns]
 
     def forward(
         self,
@@ -258,16 +269,22 @@ class SubspaceContrastive(nn.Module):
             raise ConfigError(
                 "a contrastive kernel reads factor values: give classes (data.supervision: labels) or drop the kernel"
             )
-        for sub, col, kind, weight, kern in zip(
-            self.spec.tied, self.columns, self.kinds, self.weights, self.kernels, strict=True
+        for sub, col, kind, weight, kern, sym in zip(
+            self.spec.tied, self.columns, self.kinds, self.weights, self.kernels, self.symmetries, strict=True
         ):
             views = torch.cat([za[:, sub.slice], zb[:, sub.slice]])
+            same = None
+            if sym is not None and ca is not None and cb is not None:
+                same = sym.equivalent(
+                    torch.cat([ca[:, col], cb[:, col]]), torch.cat([ca[:, sym.by_column], cb[:, sym.by_column]])
+                )
             positive, candidate = view_masks(
                 sh[:, col],
                 ca[:, col] if ca is not None else None,
                 cb[:, col] if cb is not None else None,
                 self.same_value,
                 group,
+                same,
             )
             logits = similarity_logits(views[rows], views, kind, self.temperature)
             soft = None

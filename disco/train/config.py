@@ -263,6 +263,11 @@ class DataConfig:
     RGB ``target`` (:class:`TargetConfig`: a domain, or a 3-channel file) and no ``domain`` a grey source is rendered
     ``plain`` (RGB), so both domains have three channels. The evaluation scores the held-out rows in the source
     domain.
+
+    ``symmetries`` (:mod:`disco.data.symmetry`): factor classes that show the same image depending on another factor,
+    e.g. ``{orientation: {by: shape, period: [9.75, 19.5, 39.0]}}`` on dSprites; with labels, the contrastive term
+    counts such views as same-value views and the auxiliary head accepts any of the equivalent classes. Metrics are
+    unchanged (they score the classes as given).
     """
 
     dataset: str = "dsprites"
@@ -278,6 +283,7 @@ class DataConfig:
     domain: str | None = None
     domain_seed: int = 0
     target: TargetConfig = field(default_factory=TargetConfig)
+    symmetries: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

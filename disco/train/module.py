@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from disco.data.pairs import PairBatch
 from disco.data.supervision import resolve_supervision, target_supervision
+from disco.data.symmetry import parse_symmetries
 from disco.errors import ConfigError
 from disco.models.factory import DECODERS, ENCODERS, build_decoder, build_encoder
 from disco.models.microbatch import microbatched, resolve_chunk
@@ -107,6 +108,7 @@ class DiscoModule(pl.LightningModule):
             max_steps=int(cfg.trainer.max_steps),
             factor_sizes=tuple(factor_sizes),
             augment=dict(cfg.data.augment) if cfg.data.supervision == "augment" else None,
+            symmetries=parse_symmetries(cfg.data.symmetries, self.factor_names, factor_sizes),
         )
         self.objective = Objective(cfg.objective, ctx)
         self.learning_rate(0)  # refuses a bad schedule before training starts

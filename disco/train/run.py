@@ -146,7 +146,8 @@ class SaveLastAtEnd(Callback):
             and saved != trainer.global_step
         ):
             name = f"{self.checkpoint.CHECKPOINT_NAME_LAST}{self.checkpoint.FILE_EXTENSION}"
-            trainer.save_checkpoint(str(Path(self.checkpoint.dirpath) / name))
+            # the full training state (optimiser, loops), as ModelCheckpoint writes it, so that a resume continues
+            trainer.save_checkpoint(str(Path(self.checkpoint.dirpath) / name), weights_only=False)
 
 
 def make_callbacks(

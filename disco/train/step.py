@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from disco.data.pairs import PairBatch
+from disco.data.symmetry import FactorSymmetry
 from disco.models.subspaces import SubspaceSpec
 
 
@@ -21,7 +22,8 @@ class TermContext:
     target with cross-domain pairs of the same inputs, ``"unpaired"`` for target images without correspondence, ``None``
     without a target; ``target_labelled``: the objective may read the target's classes. ``supervision``: the run's ``data.supervision``. ``max_steps``: the run's step budget (DANN's λ
     ramp). ``factor_sizes``: classes per factor, in ``factor_names`` order. ``augment``: the augmenter's config
-    (``data.augment``) when the run trains on augmented pairs, else None.
+    (``data.augment``) when the run trains on augmented pairs, else None. ``symmetries``: the parsed
+    ``data.symmetries``.
     """
 
     spec: SubspaceSpec
@@ -35,6 +37,7 @@ class TermContext:
     max_steps: int = 0
     factor_sizes: tuple[int, ...] = ()
     augment: dict[str, Any] | None = None
+    symmetries: tuple[FactorSymmetry, ...] = ()
 
 
 @dataclass

@@ -71,6 +71,7 @@ def build_contrastive(cfg: ContrastiveConfig, ctx: TermContext) -> nn.Module:
             kernels=cfg.kernel,
             cyclic=cfg.cyclic,
             factor_sizes=ctx.factor_sizes or None,
+            symmetries=ctx.symmetries,
         )
     )
 
@@ -315,7 +316,9 @@ def build_auxiliary(cfg: AuxiliaryConfig, ctx: TermContext) -> nn.Module:
             "model.encoder conv64 or resnet64 without a private branch"
         )
     return ClassificationTerm(
-        TrunkClassification(width, ctx.factor_names, ctx.factor_sizes, cfg.factors), "auxiliary", hidden=True
+        TrunkClassification(width, ctx.factor_names, ctx.factor_sizes, cfg.factors, ctx.symmetries),
+        "auxiliary",
+        hidden=True,
     )
 
 

@@ -26,8 +26,10 @@ SPEC = SubspaceSpec.parse("shape=3,scale=1,orient=2,free=2")
 def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="positive", weights=None, ids=None, **kern):
     """Loss written anchor by anchor, candidate by candidate, in float64 NumPy; ``kernels`` (subspace -> width) make
     every candidate a positive of weight ``max(hard, exp(-d^2 / 2 w^2))`` (y-aware InfoNCE), with ``sizes`` (classes per
-    factor) and ``cyclic`` (subspaces whose distance wraps)."""
+    factor) and ``cyclic`` (subspaces whose distance wraps); ``same(col, i, j)`` decides which views show the same
+    value (default: equal classes)."""
     kernels, sizes, cyclic = kern.get("kernels"), kern.get("sizes"), kern.get("cyclic", ())
+    same_fn = kern.get("same")
     za, zb = np.asarray(za, np.float64), np.asarray(zb, np.float64)
     n = za.shape[0]
     terms, ws = [], []
@@ -62,7 +64,8 @@ def loop_reference(za, zb, shared, ca, cb, tau, symmetric=True, same_value="posi
                 partner = j == (i + n) % (2 * n) and bool(shared[i % n, col])
                 if grouped and (i < n or shared[i % n, col]) and (j < n or shared[j % n, col]):
                     partner = True  # both show the group anchor's value
-                same = cls is not None and same_value is not None and cls[i] == cls[j]
+                same = cls is not None and same_value is not None
+                same = same and (bool(same_fn(col, i, j)) if same_fn is not None else cls[i] == cls[j])
                 if same and same_value == "exclude" and not partner:
                     continue
                 cands.append(j)
@@ -337,3 +340,56 @@ def test_auto_similarity_is_cosine_from_width_three():
     scaled = SubspaceContrastive(SPEC, FACTORS)(za * 3, zb * 3, shared).diagnostics
     assert scaled["raw/shape"].item() == pytest.approx(base["raw/shape"].item(), rel=1e-12)  # cosine: scale-free
     assert scaled["raw/scale"].item() != pytest.approx(base["raw/scale"].item())  # squared distance is not
+
+
+@pytest.mark.parametrize("same_value", ["positive", "exclude"])
+def test_a_factor_symmetry_makes_identical_images_same_value_views(same_value):
+    """dSprites-like orientation (40 classes over 0..360° inclusive): squares repeat every 90°, ellipses every 180°.
+    The reference decides in degrees which views show the same image."""
+    from disco.data.symmetry import parse_symmetries
+
+    sizes = (3, 3, 40, 3)
+    (sym,) = parse_symmetries({"orient": {"by": "shape", "period": [9.75, 19.5, 39.0]}}, FACTORS, sizes)
+    g = torch.Generator().manual_seed(11)
+    b = 10
+    za, zb = (
+        torch.randn(b, SPEC.dim, generator=g, dtype=torch.float64),
+        torch.randn(b, SPEC.dim, generator=g, dtype=torch.float64),
+    )
+    ca = torch.randint(0, 3, (b, 4), generator=g)
+    cb = torch.randint(0, 3, (b, 4), generator=g)
+    ca[:, 0] = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1, 2, 0])
+    cb[:, 0] = torch.tensor([0, 0, 1, 0, 2, 0, 0, 1, 2, 2])
+    ca[:, 2] = torch.tensor([0, 10, 0, 20, 0, 29, 5, 19, 39, 30])
+    cb[:, 2] = torch.tensor([29, 0, 39, 10, 20, 19, 12, 38, 1, 9])
+    shared = torch.zeros(b, 4, dtype=torch.bool)
+    shared[:3, 1] = True
+    cb[:3, 1] = ca[:3, 1]
+    shared[7:, 2] = True  # in "exclude" mode only shared pairs are positives
+    cb[7:, 2], cb[7:, 0] = ca[7:, 2], ca[7:, 0]
+    shape = torch.cat([ca[:, 0], cb[:, 0]]).numpy()
+    orient = torch.cat([ca[:, 2], cb[:, 2]]).numpy()
+    cls = {c: torch.cat([ca[:, c], cb[:, c]]).numpy() for c in range(4)}
+
+    def same(col, i, j):
+        if col != 2:
+            return cls[col][i] == cls[col][j]
+        if orient[i] == orient[j]:
+            return True
+        if shape[i] != shape[j]:
+            return False
+        turn = 360.0 / {0: 4, 1: 2, 2: 1}[int(shape[i])]
+        d = abs(orient[i] - orient[j]) * 360.0 / 39 % turn
+        return min(d, turn - d) <= 360.0 / 39 / 2 + 1e-9
+
+    assert same(2, 0, b) and same(2, 1, 1 + b) and not same(2, 6, 6 + b)  # 0 ~ 29 (square), 10 ~ 0; 5 !~ 12
+    loss = SubspaceContrastive(SPEC, FACTORS, temperature=0.3, same_value=same_value, symmetries=[sym])
+    got = loss(za, zb, shared, ca, cb).loss.item()
+    want = loop_reference(
+        za.numpy(), zb.numpy(), shared.numpy(), ca.numpy(), cb.numpy(), 0.3, True, same_value, same=same
+    )
+    assert got == pytest.approx(want, rel=1e-10)
+    plain = SubspaceContrastive(SPEC, FACTORS, temperature=0.3, same_value=same_value)(
+        za, zb, shared, ca, cb
+    ).loss.item()
+    assert abs(got - plain) > 1e-3  # the symmetry changed which views are positives (or candidates)

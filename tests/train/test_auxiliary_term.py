@@ -176,3 +176,35 @@ def test_orientation_probe_script_learns_a_factor_and_refuses_an_unknown_one(tin
     chance = math.log(sizes[names.index("scale")])  # 3 scales in the tiny replica
     last = run.stdout.strip().splitlines()[-1].split()
     assert last[1] == "200" and float(last[3]) < 0.8 * chance
+
+
+def test_a_symmetric_factor_is_scored_on_the_set_of_classes_that_show_the_same_image() -> None:
+    """Orientation with 8 classes over 0..360° inclusive (a step of 360/7°), squares repeating every quarter turn
+    (7/4 steps), hearts never: the loss is minus the log of the softmax mass on the accepted set, written per row."""
+    from disco.data.symmetry import parse_symmetries
+
+    names, sizes = ("shape", "orientation"), (2, 8)
+    (sym,) = parse_symmetries({"orientation": {"by": "shape", "period": [1.75, 7.0]}}, names, sizes)
+    torch.manual_seed(3)
+    loss = TrunkClassification(5, names, sizes, ["orientation"], [sym])
+    h = torch.randn(6, 5)
+    classes = torch.tensor([[0, 0], [0, 3], [1, 0], [1, 7], [0, 5], [1, 4]])
+    out = loss(h, classes)
+    logits = loss.heads[0](h).detach()
+    total, hits = 0.0, 0
+    for row, (shape, orient) in zip(logits.tolist(), classes.tolist(), strict=True):
+        step, turn = 360.0 / 7, 90.0 if shape == 0 else 360.0
+        accepted = []
+        for c in range(8):
+            d = abs(c - orient) * step % turn
+            if min(d, turn - d) <= step / 2 + 1e-9:
+                accepted.append(c)
+        total += math.log(sum(math.exp(v) for v in row)) - math.log(sum(math.exp(row[c]) for c in accepted))
+        hits += max(range(8), key=lambda c, row=row: row[c]) in accepted
+    torch.testing.assert_close(out.loss.detach(), torch.tensor(total / 6), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.diagnostics["acc/orientation"], torch.tensor(hits / 6))
+    # a square at class 0 accepts 0°, 103°, 154° (26° from 180°: half a step, inclusive), 206°, 257° and 360°; a
+    # heart at 0 accepts 0° and 360°
+    accepted = sym.equivalent_classes(torch.tensor([0, 0]), torch.tensor([0, 1]))
+    assert accepted[0].nonzero().flatten().tolist() == [0, 2, 3, 4, 5, 7]
+    assert accepted[1].nonzero().flatten().tolist() == [0, 7]
