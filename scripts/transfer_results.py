@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", nargs="+", default=["noisy"])
     parser.add_argument("--rows", nargs="+", default=list(ROWS))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed", type=int, default=0,
+        help="seeds FIRST..FIRST+SEEDS-1 (run seeds in parallel processes on one --runs folder, then table them all)",
+    )  # fmt: skip
     parser.add_argument("--max-steps", type=int, default=300)
     parser.add_argument("--dataset", default=None, help="dataset file; default: make/use a dSprites replica")
     parser.add_argument("--subsample", default=None, help="replica subsampling, e.g. orientation=4,pos_x=2")
@@ -170,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         for target in args.targets:
             rows: dict[str, list[dict[str, Any]]] = {}
             for row in args.rows:
-                for seed in range(args.seeds):
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
                     scores = run_one(config, dataset, target, row, seed, args)
                     rows.setdefault(row, []).append(scores)
                     shown = ", ".join(f"{k}={scores[k]:.3f}" for k, _ in COLUMNS)

@@ -105,3 +105,21 @@ def test_private_branch_probe_script(tiny: Path, capsys: pytest.CaptureFixture[s
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[3] for line in lines] == ["0", "2", "4"]
     assert all(0.0 <= float(line.split()[6]) <= 1.0 for line in lines)
+
+
+def test_first_seed_picks_which_seeds_a_process_trains(tiny: Path, tmp_path: Path, monkeypatch) -> None:
+    """Seeds FIRST..FIRST+N-1, so parallel processes can share one --runs folder (training replaced by a recorder:
+    this checks the seed loop only; the training path is the README transfer runs)."""
+    script = _script()
+    seen: list[int] = []
+
+    def record(config, dataset, target, row, seed, args):
+        seen.append(seed)
+        scores = {key: float(seed) for key, _ in script.COLUMNS}  # type: ignore[attr-defined]
+        return {**scores, "train_seconds": 0.0, "supervision": "labels (source); target: unseen"}
+
+    monkeypatch.setattr(script, "run_one", record)
+    argv = ["--dataset", str(tiny), "--rows", "none", "--targets", "noisy", "--out", str(tmp_path / "t.md")]
+    assert script.main([*argv, "--seeds", "2", "--first-seed", "1"]) == 0  # type: ignore[attr-defined]
+    assert seen == [1, 2]
+    assert "| 1.500 (1.00, 2.00)" in (tmp_path / "t.md").read_text()
