@@ -125,10 +125,10 @@ def view_masks(
     if ids is not None:
         group = ids.repeat(2)
         holds = torch.cat([torch.ones_like(shared, dtype=torch.bool), shared.bool()])
-        same = group[:, None] == group[None, :]
-        positive = positive | (same & holds[:, None] & holds[None, :] & not_self)
+        grouped = group[:, None] == group[None, :]
+        positive = positive | (grouped & holds[:, None] & holds[None, :] & not_self)
         is_a = idx < n
-        not_self = not_self & ~(same & is_a[:, None] & is_a[None, :])  # a group's copies of its anchor are one image
+        not_self = not_self & ~(grouped & is_a[:, None] & is_a[None, :])  # a group's copies of its anchor are one image
     candidate = not_self
     if same_value is not None and classes_a is not None and classes_b is not None:
         if same is None:

@@ -393,3 +393,16 @@ def test_a_factor_symmetry_makes_identical_images_same_value_views(same_value):
         za, zb, shared, ca, cb
     ).loss.item()
     assert abs(got - plain) > 1e-3  # the symmetry changed which views are positives (or candidates)
+
+
+@pytest.mark.parametrize("same_value", ["positive", "exclude"])
+def test_grouped_pairs_with_classes_match_loop_reference(same_value):
+    """Groups (ids) and same-value classes together: both decide positives, neither hides the other."""
+    za, zb, shared, ca, cb = make_batch(12, torch.float64, seed=7)
+    ids = torch.tensor([3, 3, 3, 3, 8, 8, 8, 8, 1, 2, 2, 5])
+    loss = SubspaceContrastive(SPEC, FACTORS, temperature=0.3, same_value=same_value)
+    got = loss(za, zb, shared, ca, cb, ids=ids).loss.item()
+    want = loop_reference(
+        za.numpy(), zb.numpy(), shared.numpy(), ca.numpy(), cb.numpy(), 0.3, True, same_value, ids=ids.numpy()
+    )
+    assert got == pytest.approx(want, rel=1e-10)
