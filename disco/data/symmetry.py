@@ -71,7 +71,9 @@ def parse_symmetries(
     """``data.symmetries`` -> one :class:`FactorSymmetry` per entry; one-line :class:`ConfigError` for a bad entry."""
     names = list(factor_names)
     if raw and len(factor_sizes) != len(names):
-        raise ConfigError("data.symmetries needs the number of classes of every factor; this dataset does not give them")
+        raise ConfigError(
+            "data.symmetries needs the number of classes of every factor; this dataset does not give them"
+        )
     out = []
     for factor, entry in (raw or {}).items():
         where = f"data.symmetries.{factor}"
