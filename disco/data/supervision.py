@@ -109,11 +109,10 @@ def resolve_supervision(level: str, objective: Any) -> str:
     :class:`ConfigError`. ``objective`` is an :class:`~disco.train.config.ObjectiveConfig` (or any object with those
     sections)."""
     check_level(level)
-    supervised = False
-    for name in ("supervised", "auxiliary"):
-        if _on(objective, name) and level != "labels":
-            raise ConfigError(f"objective.{name} reads factor classes; it needs data.supervision: labels")
-        supervised = supervised or _on(objective, name)
+    classifiers = [name for name in ("supervised", "auxiliary") if _on(objective, name)]
+    if classifiers and level != "labels":
+        raise ConfigError(f"objective.{classifiers[0]} reads factor classes; it needs data.supervision: labels")
+    supervised = bool(classifiers)
     kinds = _alignment_kinds(objective)
     contrastive = float(objective.contrastive.weight) != 0.0
     reads_pairs = (

@@ -44,25 +44,20 @@ class FactorSymmetry:
     size: int
     period: tuple[float, ...]
 
-    def _close(self, diff: torch.Tensor, period: torch.Tensor) -> torch.Tensor:
+    def equivalent_classes(self, values: torch.Tensor, by: torch.Tensor) -> torch.Tensor:
+        """``(M, size)`` bool: the classes that show the same image as each row's class, given its ``by`` class.
+
+        ``values`` and ``by`` ``(M,)`` are the classes of the factor and of ``by`` for M images."""
+        period = torch.tensor(self.period, dtype=torch.float64, device=values.device)[by][:, None]
+        diff = (values[:, None] - torch.arange(self.size, device=values.device)[None, :]).abs().to(torch.float64)
         r = torch.remainder(diff, period)
         return torch.minimum(r, period - r) <= 0.5 + 1e-9
 
     def equivalent(self, values: torch.Tensor, by: torch.Tensor) -> torch.Tensor:
-        """``(M, M)`` bool: row ``i`` and column ``j`` show the same value of the factor, up to the symmetry.
-
-        ``values`` and ``by`` ``(M,)`` are the classes of the factor and of ``by`` for M images."""
-        period = torch.tensor(self.period, dtype=torch.float64, device=values.device)[by]
-        diff = (values[:, None] - values[None, :]).abs().to(torch.float64)
+        """``(M, M)`` bool: images ``i`` and ``j`` show the same value of the factor, up to the symmetry (of the same
+        ``by`` class and equivalent classes, or equal classes)."""
         same_by = by[:, None] == by[None, :]
-        return (values[:, None] == values[None, :]) | (same_by & self._close(diff, period[:, None]))
-
-    def equivalent_classes(self, values: torch.Tensor, by: torch.Tensor) -> torch.Tensor:
-        """``(M, size)`` bool: the classes that show the same image as each row's class, given its ``by`` class."""
-        classes = torch.arange(self.size, device=values.device)
-        period = torch.tensor(self.period, dtype=torch.float64, device=values.device)[by]
-        diff = (values[:, None] - classes[None, :]).abs().to(torch.float64)
-        return self._close(diff, period[:, None])
+        return (self.equivalent_classes(values, by)[:, values] & same_by) | (values[:, None] == values[None, :])
 
 
 def parse_symmetries(
