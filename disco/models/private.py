@@ -52,6 +52,9 @@ class PrivateBranchEncoder(nn.Module):
         in_channels: image channels.
         width: channels of the branch's first convolution.
         pool: ``avg``, ``style`` or ``logstyle``.
+        shared_input: ``raw`` (the shared encoder reads the image) or ``greyworld`` (it reads the image divided by its
+            per-channel mean, :class:`disco.models.colour.GreyWorld`: blind to a colour cast, while the private branch
+            still reads the raw image and so the cast).
     """
 
     def __init__(
@@ -62,13 +65,19 @@ class PrivateBranchEncoder(nn.Module):
         in_channels: int = 1,
         width: int = 16,
         pool: str = "avg",
+        shared_input: str = "raw",
     ) -> None:
         super().__init__()
         from disco.models.factory import build_encoder
 
         if not columns:
             raise ValueError("a private branch needs at least one private column")
+        from disco.models.colour import GreyWorld
+
         self.shared = build_encoder(base, **base_kwargs)
+        if shared_input not in ("raw", "greyworld"):
+            raise ValueError(f"unknown shared_input {shared_input!r}; use raw or greyworld")
+        self.shared_input: nn.Module = GreyWorld() if shared_input == "greyworld" else nn.Identity()
         convs = [
             nn.Conv2d(in_channels, width, 4, stride=2, padding=1),
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
@@ -90,7 +99,7 @@ class PrivateBranchEncoder(nn.Module):
         self.register_buffer("columns", torch.tensor(columns, dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, logvar = self.shared(x)
+        mean, logvar = self.shared(self.shared_input(x))
         private = self.private(x)
         mean = mean.index_copy(1, self.columns, private.to(mean.dtype))
         logvar = logvar.index_copy(1, self.columns, torch.zeros_like(private, dtype=logvar.dtype))

@@ -299,6 +299,8 @@ class ModelConfig:
     ``private_pool``: how that branch pools its feature maps: ``avg`` (global average of the last layer), ``style``
     (per-channel mean and standard deviation of every layer, the instance statistics that domain shifts move) or
     ``logstyle`` (their logarithms, which turn a colour cast into a shift a linear layer reads at any sprite size).
+    ``shared_input``: what the shared encoder of a private-branch model reads: ``raw`` (the image) or ``greyworld``
+    (the image divided by its per-channel mean, :class:`disco.models.colour.GreyWorld`, blind to a colour cast).
     """
 
     encoder: str = "conv64"
@@ -309,6 +311,7 @@ class ModelConfig:
     microbatch: int | Literal["auto"] | None = "auto"
     private_branch: bool = False
     private_pool: Literal["avg", "style", "logstyle"] = "avg"
+    shared_input: Literal["raw", "greyworld"] = "raw"
 
     def __post_init__(self) -> None:
         if isinstance(self.microbatch, int) and self.microbatch < 0:

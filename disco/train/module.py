@@ -48,7 +48,12 @@ def shape_kwargs(cls: type | None, channels: int, latent_dim: int, size: int = 6
 
 
 def private_branch(
-    spec: SubspaceSpec, base: str, base_kwargs: dict[str, Any], channels: int, pool: str = "avg"
+    spec: SubspaceSpec,
+    base: str,
+    base_kwargs: dict[str, Any],
+    channels: int,
+    pool: str = "avg",
+    shared_input: str = "raw",
 ) -> tuple[str, dict[str, Any]]:
     """Factory name and kwargs of ``base`` with a private branch for the private subspaces of ``spec``."""
     columns = [c for s in spec if s.private for c in range(s.start, s.stop)]
@@ -57,6 +62,8 @@ def private_branch(
             "model.private_branch needs a private subspace (a name starting with 'domain', e.g. ...,domain=2)"
         )
     kwargs = {"base": base, "base_kwargs": dict(base_kwargs), "columns": columns, "in_channels": channels, "pool": pool}
+    if shared_input != "raw":  # kept out of raw runs' kwargs, so their checkpoints read as before
+        kwargs["shared_input"] = shared_input
     return "private_branch", kwargs
 
 
@@ -88,7 +95,17 @@ class DiscoModule(pl.LightningModule):
         self.encoder_name = cfg.model.encoder
         if cfg.model.private_branch:
             self.encoder_name, self.encoder_kwargs = private_branch(
-                self.spec, cfg.model.encoder, self.encoder_kwargs, num_channels, cfg.model.private_pool
+                self.spec,
+                cfg.model.encoder,
+                self.encoder_kwargs,
+                num_channels,
+                cfg.model.private_pool,
+                cfg.model.shared_input,
+            )
+        elif cfg.model.shared_input != "raw":
+            raise ConfigError(
+                f"model.shared_input {cfg.model.shared_input} needs model.private_branch: true (the private subspaces "
+                "must still read the raw image); set it, or use shared_input: raw"
             )
         self.encoder = build_encoder(self.encoder_name, **self.encoder_kwargs)
         self.decoder: nn.Module | None = None

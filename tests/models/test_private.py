@@ -87,3 +87,38 @@ def test_style_pool_is_the_instance_statistics_of_each_layer(pool: str) -> None:
 def test_unknown_pool_is_refused() -> None:
     with pytest.raises(ValueError, match="pool"):
         PrivateBranchEncoder("conv64", {"in_channels": 1, "latent_dim": 4}, [3], pool="max")
+
+
+def test_grey_world_divides_each_channel_by_its_mean_and_ignores_a_cast() -> None:
+    """A hand-made 2×2 image: each channel divided by its own mean; an image times a colour per channel gives the same
+    result (Buchsbaum's grey world); an all-black channel stays 0."""
+    from disco.models.colour import GreyWorld
+
+    img = torch.tensor([[[0.2, 0.4], [0.6, 0.8]], [[0.1, 0.1], [0.1, 0.5]], [[0.0, 0.0], [0.0, 0.0]]])[None]
+    expected = torch.tensor([[[0.4, 0.8], [1.2, 1.6]], [[0.5, 0.5], [0.5, 2.5]], [[0.0, 0.0], [0.0, 0.0]]])[None]
+    grey = GreyWorld()
+    torch.testing.assert_close(grey(img), expected)
+    cast = torch.tensor([0.8, 1.2, 0.9])[None, :, None, None]
+    torch.testing.assert_close(grey(img * cast), expected)
+    with pytest.raises(ValueError, match="eps"):
+        GreyWorld(eps=0.0)
+
+
+def test_greyworld_shared_input_hides_a_cast_from_the_shared_columns_only() -> None:
+    """With ``shared_input="greyworld"`` the shared columns are the base encoder's on the grey-world image, so a colour
+    cast leaves them unchanged, while the private columns still read the raw image and move with the cast."""
+    torch.manual_seed(0)
+    enc = build_encoder("private_branch", base="conv64", base_kwargs={"in_channels": 3, "latent_dim": 6}, columns=COLUMNS,
+                        in_channels=3, shared_input="greyworld")  # fmt: skip
+    assert isinstance(enc, PrivateBranchEncoder)
+    x = torch.rand(4, 3, 64, 64) * 0.8 + 0.1
+    cast = torch.tensor([[0.8, 1.2, 1.0], [1.1, 0.9, 0.85], [1.0, 1.0, 1.2], [0.9, 0.8, 1.1]])[:, :, None, None]
+    shared = [0, 2, 3, 5]
+    mean, _ = enc(x)
+    torch.testing.assert_close(mean[:, shared], enc.shared(x / x.mean(dim=(2, 3), keepdim=True))[0][:, shared])
+    cast_mean, _ = enc(x * cast)
+    torch.testing.assert_close(cast_mean[:, shared], mean[:, shared], rtol=1e-4, atol=1e-5)
+    assert (cast_mean[:, COLUMNS] - mean[:, COLUMNS]).abs().max() > 1e-3
+    torch.testing.assert_close(torch.jit.script(enc)(x)[0], mean)
+    with pytest.raises(ValueError, match="shared_input"):
+        PrivateBranchEncoder("conv64", {"in_channels": 1, "latent_dim": 4}, [3], shared_input="log")

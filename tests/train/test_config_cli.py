@@ -133,6 +133,22 @@ def test_unlabelled_data_with_pairs_stops_before_training(tmp_path: Path, capsys
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_greyworld_shared_input_without_a_private_branch_is_refused() -> None:
+    """Grey world on the whole encoder would hide the domain from the private subspaces too: one ConfigError line,
+    raised when the model is built; with the private branch the kwarg reaches the encoder (and a checkpoint)."""
+    from disco.data.datasets import SHAPES3D
+    from disco.errors import ConfigError
+    from disco.train.module import DiscoModule
+
+    base = ["--config", str(REPO / "configs/transfer_shapes3d.yaml"), "--model.shared_input=greyworld"]
+    sizes = tuple(SHAPES3D.sizes)
+    module = DiscoModule(parse_config(base), tuple(SHAPES3D.names), 3, 1000, factor_sizes=sizes)
+    assert module.encoder_kwargs["shared_input"] == "greyworld"
+    with pytest.raises(ConfigError, match=r"model\.shared_input greyworld needs model\.private_branch: true"):
+        DiscoModule(parse_config([*base, "--model.private_branch=false"]), tuple(SHAPES3D.names), 3, 1000,
+                    factor_sizes=sizes)  # fmt: skip
+
+
 def test_all_keys_lists_nested_keys() -> None:
     keys = all_keys()
     assert "objective.vae.schedule.warmup_steps" in keys and "trainer.precision" in keys
