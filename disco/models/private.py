@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from disco.models.colour import GreyWorld
+
 
 class StylePool(nn.Module):
     """Instance statistics of the feature maps of each convolution: the per-channel mean and standard deviation, the
@@ -72,11 +74,9 @@ class PrivateBranchEncoder(nn.Module):
 
         if not columns:
             raise ValueError("a private branch needs at least one private column")
-        from disco.models.colour import GreyWorld
-
-        self.shared = build_encoder(base, **base_kwargs)
         if shared_input not in ("raw", "greyworld"):
             raise ValueError(f"unknown shared_input {shared_input!r}; use raw or greyworld")
+        self.shared = build_encoder(base, **base_kwargs)
         self.shared_input: nn.Module = GreyWorld() if shared_input == "greyworld" else nn.Identity()
         convs = [
             nn.Conv2d(in_channels, width, 4, stride=2, padding=1),

@@ -316,6 +316,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if isinstance(self.microbatch, int) and self.microbatch < 0:
             raise ValueError(f"model.microbatch must be auto, null or an int >= 0, got {self.microbatch}")
+        if self.shared_input != "raw" and not self.private_branch:
+            raise ValueError(
+                f"model.shared_input {self.shared_input} needs model.private_branch: true (the private subspaces must "
+                "still read the raw image); set it, or use shared_input: raw"
+            )
 
 
 @dataclass

@@ -61,9 +61,8 @@ def private_branch(
         raise ConfigError(
             "model.private_branch needs a private subspace (a name starting with 'domain', e.g. ...,domain=2)"
         )
-    kwargs = {"base": base, "base_kwargs": dict(base_kwargs), "columns": columns, "in_channels": channels, "pool": pool}
-    if shared_input != "raw":  # kept out of raw runs' kwargs, so their checkpoints read as before
-        kwargs["shared_input"] = shared_input
+    kwargs = {"base": base, "base_kwargs": dict(base_kwargs), "columns": columns, "in_channels": channels, "pool": pool,
+              "shared_input": shared_input}  # fmt: skip
     return "private_branch", kwargs
 
 
@@ -101,11 +100,6 @@ class DiscoModule(pl.LightningModule):
                 num_channels,
                 cfg.model.private_pool,
                 cfg.model.shared_input,
-            )
-        elif cfg.model.shared_input != "raw":
-            raise ConfigError(
-                f"model.shared_input {cfg.model.shared_input} needs model.private_branch: true (the private subspaces "
-                "must still read the raw image); set it, or use shared_input: raw"
             )
         self.encoder = build_encoder(self.encoder_name, **self.encoder_kwargs)
         self.decoder: nn.Module | None = None
